@@ -1,0 +1,80 @@
+# rnvme — the table of contents. `make help` lists the targets.
+#
+# The kernel build lives outside the clone, in ~/.cache/rnvme (RNVME_CACHE),
+# keyed by a hash of the pinned source, the patches and the config; `make
+# clean` keeps it, `make distclean` removes it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.NOTPARALLEL:
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/build
+CACHE ?= $(or $(RNVME_CACHE),$(HOME)/.cache/rnvme)
+KDIR = $(shell scripts/kernel.sh dir)
+KERNEL = $(KDIR)/arch/x86/boot/bzImage
+MODULE := $(BUILD)/module/rnvme_hook.ko
+INITRAMFS := $(BUILD)/initramfs.cpio.gz
+GUEST_BINS := target/release/rnvme
+VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD)
+
+.PHONY: help deps kernel module userspace initramfs test test-host test-vm \
+	demo vm clean distclean
+
+help:
+	@echo "rnvme targets:"
+	@echo "  make demo       set up, build, boot the VM, load the module, run rnvme status"
+	@echo "  make test       set up, host tests (cargo test), build, VM tests"
+	@echo "  make vm         interactive shell in the VM (module loaded, ext4 mounted)"
+	@echo "  make deps       install Debian packages, rust-src and bindgen-cli"
+	@echo "  make kernel     build the patched kernel (cached in $(CACHE))"
+	@echo "  make module     build rnvme_hook.ko against it"
+	@echo "  make userspace  cargo build --release"
+	@echo "  make initramfs  build the guest root"
+	@echo "  make test-host  cargo test only"
+	@echo "  make test-vm    boot and run the in-VM tests only"
+	@echo "  make clean      remove build outputs in the clone (keeps the kernel cache)"
+	@echo "  make distclean  clean, and remove the kernel cache too"
+
+deps:
+	scripts/deps.sh
+
+kernel:
+	scripts/kernel.sh build
+
+# kbuild writes its objects next to the sources, so build a copy in build/.
+module: kernel
+	mkdir -p $(BUILD)/module
+	rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
+		--exclude='*.mod*' --exclude='Module.symvers' --exclude='modules.order' \
+		rnvme_hook/ $(BUILD)/module/
+	$(MAKE) -C $(KDIR) M=$(BUILD)/module LLVM=1 modules
+
+userspace:
+	cargo build --release --workspace --bins
+
+test-host:
+	cargo test --release --workspace
+
+initramfs: module userspace
+	qemu/mkinitramfs.sh $(INITRAMFS) $(MODULE) $(GUEST_BINS)
+
+test-vm: initramfs
+	$(VM_ENV) qemu/run.sh test
+
+test: deps test-host kernel test-vm
+
+demo: deps kernel initramfs
+	$(VM_ENV) qemu/run.sh demo
+
+vm: initramfs
+	$(VM_ENV) qemu/run.sh shell
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(CACHE)

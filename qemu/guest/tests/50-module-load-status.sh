@@ -1,0 +1,11 @@
+# The module loads on the -rnvme kernel, creates /dev/rnvme, and
+# `rnvme status` reports the ABI version it speaks.
+. /rnvme/lib.sh
+unload_module
+case $(uname -r) in *-rnvme) ;; *) fail "kernel $(uname -r) is not an rnvme kernel" ;; esac
+insmod /rnvme/rnvme_hook.ko
+[ -c /dev/rnvme ] || fail "/dev/rnvme is not a character device"
+dmesg | grep 'rnvme_hook: /dev/rnvme ready, ABI 1.0' || fail "no load message"
+expect_output '^module: rnvme_hook ABI 1\.0 at /dev/rnvme' rnvme status
+# Any user may open the device; each ioctl checks rights on what it names.
+expect_output '^module: rnvme_hook ABI 1\.0' su -s /bin/sh user -c 'rnvme status'

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the rnvme kernel in QEMU with two emulated NVMe namespaces (512 B and
+# 4 KiB logical blocks, each with a fresh ext4 file system).
+#
+#   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
+#                       "N passed, 0 failed" and the kernel logged no oops/BUG
+#   qemu/run.sh demo    insmod, rnvme status (and later: the benchmark)
+#   qemu/run.sh shell   an interactive shell in the guest (Ctrl-a x quits)
+#
+# Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir). Environment:
+#   RNVME_ACCEL=kvm|tcg      skip the KVM probe and use this accelerator
+#   RNVME_VM_TIMEOUT=SECS    hard limit for one boot (default 900)
+#   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
+set -euo pipefail
+
+MODE=${1:?usage: qemu/run.sh test|demo|shell}
+: "${KERNEL:?set KERNEL to the bzImage}" "${INITRAMFS:?set INITRAMFS}" "${BUILD:?set BUILD}"
+TIMEOUT=${RNVME_VM_TIMEOUT:-900}
+CPUS=${RNVME_VM_CPUS:-2}
+MEM=${RNVME_VM_MEM:-2G}
+QEMU_DIR=$(cd "$(dirname "$0")" && pwd)
+
+log() { printf '[vm] %s\n' "$*" >&2; }
+
+CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.mode=$MODE"
+
+base_args() {
+	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none
+	echo -kernel "$KERNEL" -initrd "$INITRAMFS"
+}
+
+# Nested KVM on these machines is a software hypervisor that can hang or run
+# slower than TCG (see shared/KERNEL-NOTES.md): use it only when a short probe
+# boot under it reaches user space.
+pick_accel() {
+	if [[ -n ${RNVME_ACCEL:-} ]]; then
+		echo "$RNVME_ACCEL"
+		return
+	fi
+	if [[ -r /dev/kvm && -w /dev/kvm ]]; then
+		local probe_log=$BUILD/kvm-probe.log
+		# shellcheck disable=SC2046
+		timeout -k 5 20 qemu-system-x86_64 $(base_args) -accel kvm -cpu host \
+			-append "console=ttyS0 panic=-1 rnvme.mode=probe" \
+			-serial "file:$probe_log" -monitor none </dev/null >/dev/null 2>&1 || true
+		if grep -q 'rnvme-probe: ok' "$probe_log" 2>/dev/null; then
+			echo kvm
+			return
+		fi
+	fi
+	echo tcg
+}
+
+ACCEL=$(pick_accel)
+case $ACCEL in
+kvm) ACCEL_ARGS=(-accel kvm -cpu host) ;;
+tcg) ACCEL_ARGS=(-accel tcg -cpu max) ;;
+*) log "RNVME_ACCEL must be kvm or tcg"; exit 2 ;;
+esac
+log "accelerator: $ACCEL, $CPUS vCPUs, $MEM, mode $MODE"
+
+mkdir -p "$BUILD"
+OUT=$BUILD/vm-out
+rm -rf "$OUT" && mkdir -p "$OUT"
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 512 rnvme512
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 512 rnvme4k
+
+# shellcheck disable=SC2046
+ARGS=(
+	$(base_args) "${ACCEL_ARGS[@]}"
+	-append "$CMDLINE rnvme.accel=$ACCEL"
+	-drive "file=$BUILD/nvme512.img,if=none,id=nvm512,format=raw"
+	-device "nvme,serial=rnvme512,drive=nvm512"
+	-drive "file=$BUILD/nvme4k.img,if=none,id=nvm4k,format=raw"
+	-device "nvme,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
+	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
+)
+
+if [[ $MODE == shell ]]; then
+	exec qemu-system-x86_64 "${ARGS[@]}" -nographic
+fi
+
+LOG=$BUILD/console-$MODE.log
+set +e
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${ARGS[@]}" -monitor none -serial stdio </dev/null |
+	tr -d '\r' | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+
+fail() {
+	log "$*"
+	log "last lines of the console ($LOG):"
+	tail -n 40 "$LOG" | sed 's/^/    /' >&2
+	exit 1
+}
+
+if [[ $status == 124 || $status == 137 ]]; then
+	fail "the VM did not finish within ${TIMEOUT}s (hang?)"
+elif [[ $status != 0 ]]; then
+	fail "QEMU exited with status $status"
+fi
+if grep -qE 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG"; then
+	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG")"
+fi
+if [[ $MODE == test ]]; then
+	result=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n 1)
+	[[ -n $result ]] || fail "the guest did not report a test result (crash, hang or early exit)"
+	log "guest ($ACCEL): $result"
+	[[ $result == *" 0 failed" ]] || fail "guest tests failed"
+	echo "$result"
+fi

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install everything rnvme needs on a fresh Debian 12 machine: the Debian
+# packages, the Rust pieces the kernel's Rust build needs, and the pinned
+# bindgen-cli. Safe to run again: it only installs what is missing.
+# Uses sudo when not run as root.
+set -euo pipefail
+
+BINDGEN_VERSION=0.73.2
+PACKAGES=(
+	# Kernel build.
+	flex bison bc libelf-dev libssl-dev clang lld libclang-dev dwarves kmod
+	rsync cpio xz-utils patch make
+	# Guest image and VM.
+	busybox-static e2fsprogs qemu-system-x86
+	# libbpf-rs / libbpf-cargo (libbpf-sys builds its bundled libbpf).
+	zlib1g-dev pkg-config build-essential
+)
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+SUDO=
+[[ $(id -u) == 0 ]] || SUDO=sudo
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing Debian packages: ${missing[*]}"
+	$SUDO apt-get update -qq
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+export PATH=$HOME/.cargo/bin:$PATH
+command -v rustup >/dev/null || {
+	log "error: rustup not found; install Rust with rustup first (https://rustup.rs)"
+	exit 1
+}
+if ! rustup component list --installed | grep -q '^rust-src'; then
+	log "adding rust-src"
+	rustup component add rust-src
+fi
+if [[ $(bindgen --version 2>/dev/null) != "bindgen $BINDGEN_VERSION" ]]; then
+	log "installing bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
+	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"
+fi
+log "ok"

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The library's typed errors: each carries the errno (where there is one) and
+//! says what to do about it.
+
+use std::{io, path::PathBuf};
+
+/// Result of the rnvme library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The control device does not exist or has no driver behind it.
+    #[error("{}: no rnvme control device ({cause}); is the module loaded? try: insmod rnvme_hook.ko", path.display())]
+    NoModule { path: PathBuf, cause: io::Error },
+
+    /// The control device exists but cannot be opened.
+    #[error("{}: cannot open the rnvme control device: {cause}", path.display())]
+    Open { path: PathBuf, cause: io::Error },
+
+    /// An ioctl was refused by the module.
+    #[error("{what} failed: {cause}")]
+    Ioctl {
+        what: &'static str,
+        cause: io::Error,
+    },
+
+    /// The loaded module speaks an ABI this library does not.
+    #[error("the loaded rnvme_hook speaks ABI {major}.{minor}, this rnvme needs {}.x: rebuild and reload the module (make module)", crate::abi::ABI_MAJOR)]
+    AbiMismatch { major: u32, minor: u32 },
+}
+
+impl Error {
+    /// The errno behind this error, if it came from the kernel.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::NoModule { cause, .. }
+            | Error::Open { cause, .. }
+            | Error::Ioctl { cause, .. } => cause.raw_os_error(),
+            Error::AbiMismatch { .. } => None,
+        }
+    }
+}
