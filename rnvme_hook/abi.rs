@@ -11,7 +11,7 @@
 /// Incompatible changes to the ioctl ABI bump this.
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions (new ioctls) bump this.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The ioctl "type" byte of `/dev/rnvme` (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -24,6 +24,7 @@ const IOC_TYPESHIFT: u32 = 8;
 const IOC_SIZESHIFT: u32 = 16;
 const IOC_DIRSHIFT: u32 = 30;
 const IOC_SIZEMASK: usize = (1 << 14) - 1;
+const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
 const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
@@ -37,6 +38,16 @@ const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
 /// `_IOR(IOC_MAGIC, nr, T)`: the kernel writes a `T` to user space.
 const fn ior<T>(nr: u32) -> u32 {
     ioc(IOC_READ, nr, core::mem::size_of::<T>())
+}
+
+/// `_IOW(IOC_MAGIC, nr, T)`: the kernel reads a `T` from user space.
+const fn iow<T>(nr: u32) -> u32 {
+    ioc(IOC_WRITE, nr, core::mem::size_of::<T>())
+}
+
+/// `_IOWR(IOC_MAGIC, nr, T)`: the kernel reads a `T` and writes it back.
+const fn iowr<T>(nr: u32) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, nr, core::mem::size_of::<T>())
 }
 
 /// The answer of [`IOC_VERSION`].
@@ -60,7 +71,127 @@ impl Version {
 /// Reports the ABI version of the loaded module: `ioctl(fd, IOC_VERSION, &mut Version)`.
 pub const IOC_VERSION: u32 = ior::<Version>(0x00);
 
+/// Chains of a tag may have at most this many reads unless [`Attach::max_hops`]
+/// says otherwise; the kernel caps every chain at `RNVME_MAX_HOPS` (256).
+pub const DEFAULT_MAX_HOPS: u32 = 32;
+
+/// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`.
+///
+/// The file must be a regular file on ext4 on an NVMe namespace, open for
+/// reading, with no writers: while it is tagged, opening it for writing,
+/// truncating it and every other change of its block map fail with ETXTBSY.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attach {
+    /// In: an fd of the file, open for reading.
+    pub file_fd: i32,
+    /// In: an fd of a loaded `BPF_PROG_TYPE_RNVME` program.
+    pub prog_fd: i32,
+    /// In: must be 0.
+    pub flags: u32,
+    /// In: reads per chain at most, 1..=256; 0 means [`DEFAULT_MAX_HOPS`].
+    pub max_hops: u32,
+    /// Out: the tag, usable through this open `/dev/rnvme` only.
+    pub tag: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// Removes a tag: `ioctl(fd, IOC_DETACH, &Detach)`. Chains running on it
+/// finish first; the file's writers are allowed again once they have.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Detach {
+    pub tag: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// Runs a chain of dependent reads: `ioctl(fd, IOC_CHAIN_READ, &mut ChainRead)`.
+///
+/// The first read is `len` bytes at file offset `offset`; each later read is
+/// what the storage function asked for. Offsets and lengths must be multiples
+/// of the device's logical block size, lengths at most 4096, and every read
+/// inside the file and mapped (errors: EINVAL, ENXIO past EOF, ENODATA for
+/// holes and unwritten extents). The function's ABORT gives ECANCELED, more
+/// than `max_hops` reads ELOOP, a device error EIO; a fatal signal ends the
+/// wait with EINTR. The output fields are written on success and on those
+/// chain errors.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainRead {
+    /// In: the tag from [`Attach`].
+    pub tag: u32,
+    /// In: must be 0.
+    pub flags: u32,
+    /// In: file offset of the first read.
+    pub offset: u64,
+    /// In: bytes of the first read.
+    pub len: u32,
+    /// In: bytes at `scratch` (at most 4096), copied in before and out after.
+    pub scratch_len: u32,
+    /// In: user address of the scratch, or 0.
+    pub scratch: u64,
+    /// In: user address for the last block read, or 0.
+    pub out: u64,
+    /// In: bytes at `out`.
+    pub out_len: u32,
+    /// Out: the last verdict (`RNVME_DONE` = 1 on success).
+    pub verdict: u32,
+    /// Out: reads done.
+    pub hops: u32,
+    /// Out: of those, reads the driver resubmitted from completion context.
+    pub driver_hops: u32,
+    /// Out: file offset of the last read.
+    pub last_offset: u64,
+    /// Out: bytes of the last read (copied to `out` if it fits).
+    pub last_len: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// Module-wide counters: `ioctl(fd, IOC_STATS, &mut Stats)`; the same numbers
+/// are in `/sys/kernel/debug/rnvme/`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Chain reads started.
+    pub chains: u64,
+    /// Chains that ended with RNVME_DONE.
+    pub done: u64,
+    /// Chains the function aborted.
+    pub aborts: u64,
+    /// Chains that ended with another error.
+    pub errors: u64,
+    /// Reads issued, all chains.
+    pub hops: u64,
+    /// Reads resubmitted by the driver in completion context.
+    pub driver_hops: u64,
+    /// Reads issued by the module in process context (first reads included).
+    pub process_hops: u64,
+    /// Translations answered in completion context.
+    pub cache_hits: u64,
+    /// Translations completion context had to leave to process context.
+    pub cache_misses: u64,
+    /// Tags now attached.
+    pub tags: u64,
+}
+
+/// See [`Attach`].
+pub const IOC_ATTACH: u32 = iowr::<Attach>(0x01);
+/// See [`Detach`].
+pub const IOC_DETACH: u32 = iow::<Detach>(0x02);
+/// See [`ChainRead`].
+pub const IOC_CHAIN_READ: u32 = iowr::<ChainRead>(0x03);
+/// See [`Stats`].
+pub const IOC_STATS: u32 = ior::<Stats>(0x04);
+
 // Layout asserts: these sizes are the ABI.
 const _: () = assert!(core::mem::size_of::<Version>() == 8);
 const _: () = assert!(core::mem::align_of::<Version>() == 4);
 const _: () = assert!(IOC_VERSION == 0x8008_b900);
+const _: () = assert!(core::mem::size_of::<Attach>() == 24);
+const _: () = assert!(core::mem::size_of::<Detach>() == 8);
+const _: () = assert!(core::mem::size_of::<ChainRead>() == 72);
+const _: () = assert!(core::mem::align_of::<ChainRead>() == 8);
+const _: () = assert!(core::mem::size_of::<Stats>() == 80);

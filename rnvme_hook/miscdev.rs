@@ -27,7 +27,7 @@ use crate::abi;
 /// last reference is closed.
 pub(crate) trait FileOps: Sized + Send + Sync + 'static {
     /// Creates the state of a new open file description.
-    fn open() -> Result<KBox<Self>>;
+    fn open() -> Result<Pin<KBox<Self>>>;
 
     /// Handles `ioctl(2)`; `arg` is the raw user-space argument.
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize>;
@@ -132,7 +132,7 @@ unsafe extern "C" fn release_callback<T: FileOps>(
 ) -> c_int {
     // SAFETY: `private_data` came from `into_foreign` in `open_callback` and
     // this is the last use of it.
-    drop(unsafe { KBox::<T>::from_foreign((*file).private_data) });
+    drop(unsafe { Pin::<KBox<T>>::from_foreign((*file).private_data) });
     0
 }
 
@@ -146,7 +146,7 @@ unsafe extern "C" fn ioctl_callback<T: FileOps>(
 ) -> c_long {
     // SAFETY: `private_data` came from `into_foreign` in `open_callback`, and
     // `release_callback` cannot run while an ioctl holds the file.
-    let state = unsafe { KBox::<T>::borrow((*file).private_data) };
+    let state = unsafe { Pin::<KBox<T>>::borrow((*file).private_data) };
     match state.ioctl(cmd, arg) {
         Ok(ret) => ret,
         Err(e) => e.to_errno() as c_long,

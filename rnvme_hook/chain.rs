@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Chain reads, process-context side: issue the first read, let the driver's
+//! hook run the function and resubmit what it can, and carry on whatever it
+//! leaves to us (reads of another length, reads split across extents, reads
+//! it could not resubmit), until the function is done, aborts, or the chain
+//! hits an error or its hop limit.
+
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
+
+use crate::{
+    abi,
+    sys::{errno, ChainIo, COUNTERS, MAX_BLOCK},
+    tag::{Plan, Tag},
+};
+
+const RNVME_DONE: u32 = kernel::bindings::rnvme_verdict_RNVME_DONE;
+
+/// Runs the chain `args` asks for on `tag` and fills in the output fields of
+/// `args`, which are valid unless the error is `EINTR` or `EFAULT`.
+pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
+    if args.flags != 0 || args.reserved != 0 || args.scratch_len > MAX_BLOCK {
+        return Err(EINVAL);
+    }
+    let scratch_len = args.scratch_len as usize;
+    let io = ChainIo::new(tag.clone())?;
+    if scratch_len > 0 {
+        UserSlice::new(args.scratch as usize, scratch_len)
+            .reader()
+            .read_slice(&mut io.scratch_mut()?[..scratch_len])?;
+    }
+    COUNTERS.chains.fetch_add(1, Ordering::Relaxed);
+
+    let result = walk(&tag, &io, args.offset, args.len);
+    match result {
+        Ok(()) => COUNTERS.done.fetch_add(1, Ordering::Relaxed),
+        Err(e) if e == errno::ecanceled() => COUNTERS.aborts.fetch_add(1, Ordering::Relaxed),
+        Err(_) => COUNTERS.errors.fetch_add(1, Ordering::Relaxed),
+    };
+    if result == Err(EINTR) {
+        // The last read is still in flight and owns the chain's buffers.
+        return result;
+    }
+
+    let (o, reads) = match io.outcome() {
+        o if o.len == 0 => (o, 0),
+        o => {
+            let reads = o.hop + 1;
+            (o, reads)
+        }
+    };
+    COUNTERS.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
+    COUNTERS
+        .driver_hops
+        .fetch_add(u64::from(o.driver_hops), Ordering::Relaxed);
+    args.verdict = o.verdict;
+    args.hops = reads;
+    args.driver_hops = o.driver_hops;
+    args.last_offset = o.file_offset;
+    args.last_len = o.len;
+    if scratch_len > 0 {
+        UserSlice::new(args.scratch as usize, scratch_len)
+            .writer()
+            .write_slice(&io.scratch_mut()?[..scratch_len])?;
+    }
+    if args.out != 0 && reads > 0 {
+        if args.out_len < o.len {
+            return result.and(Err(ENOSPC));
+        }
+        UserSlice::new(args.out as usize, o.len as usize)
+            .writer()
+            .write_slice(io.block(o.len)?)?;
+    }
+    result
+}
+
+fn walk(tag: &Tag, io: &Arc<ChainIo>, mut offset: u64, mut len: u32) -> Result {
+    let mut hop = 0;
+    loop {
+        match tag.plan(offset, len) {
+            Ok(Plan::Whole(sector)) => io.read_tagged(offset, len, hop, sector)?,
+            Ok(Plan::Pieces) => io.read_pieces(offset, len, hop, tag.pieces(offset, len))?,
+            Err(e) => {
+                io.fail(e);
+                return Err(e);
+            }
+        }
+        COUNTERS.process_hops.fetch_add(1, Ordering::Relaxed);
+        io.run_if_needed();
+        let o = io.outcome();
+        if o.error != 0 {
+            return Err(Error::from_errno(o.error));
+        }
+        if !o.more {
+            return if o.verdict == RNVME_DONE {
+                Ok(())
+            } else {
+                Err(errno::ecanceled())
+            };
+        }
+        offset = o.next_offset;
+        len = o.next_len;
+        hop = o.hop + 1;
+    }
+}
