@@ -17,7 +17,7 @@ KDIR = $(shell scripts/kernel.sh dir)
 KERNEL = $(KDIR)/arch/x86/boot/bzImage
 MODULE := $(BUILD)/module/rnvme_hook.ko
 INITRAMFS := $(BUILD)/initramfs.cpio.gz
-GUEST_BINS := target/release/rnvme
+GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest
 VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD)
 
 .PHONY: help deps kernel module userspace initramfs test test-host test-vm \

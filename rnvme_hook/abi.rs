@@ -93,8 +93,8 @@ pub struct Attach {
     pub max_hops: u32,
     /// Out: the tag, usable through this open `/dev/rnvme` only.
     pub tag: u32,
-    /// Must be 0.
-    pub reserved: u32,
+    /// Out: extents of the file's block map (in: must be 0).
+    pub extents: u32,
 }
 
 /// Removes a tag: `ioctl(fd, IOC_DETACH, &Detach)`. Chains running on it

@@ -101,7 +101,9 @@ impl Control {
             return Err(ENOSPC);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tag = Some(Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?);
+        let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?;
+        args.extents = tag.extent_count();
+        let tag = Some(tag);
         match free {
             Some(i) => tags[i] = tag,
             None => tags.push(tag, GFP_KERNEL)?,

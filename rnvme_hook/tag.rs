@@ -35,7 +35,7 @@ impl Tag {
     /// Tags file `args.file_fd` with program `args.prog_fd` (see
     /// [`abi::Attach`] for the rules and errors).
     pub(crate) fn attach(args: &abi::Attach, id: u32) -> Result<Self> {
-        if args.flags != 0 || args.reserved != 0 || args.max_hops > MAX_HOPS {
+        if args.flags != 0 || args.extents != 0 || args.max_hops > MAX_HOPS {
             return Err(EINVAL);
         }
         let max_hops = match args.max_hops {
@@ -77,6 +77,11 @@ impl Tag {
 
     pub(crate) fn prog(&self) -> &Prog {
         &self.prog
+    }
+
+    /// Extents in the file's block map.
+    pub(crate) fn extent_count(&self) -> u32 {
+        self.extents.len() as u32
     }
 
     pub(crate) fn max_hops(&self) -> u32 {

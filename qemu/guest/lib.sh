@@ -36,6 +36,6 @@ unload_module() {
 }
 
 mount_nvme() {
-	grep -q " /mnt/nvme " /proc/mounts || mount -t ext4 /dev/nvme0n1 /mnt/nvme
-	grep -q " /mnt/nvme4k " /proc/mounts || mount -t ext4 /dev/nvme1n1 /mnt/nvme4k
+	grep -q " /mnt/nvme " /proc/mounts || mount -t ext4 /dev/rnvme512 /mnt/nvme
+	grep -q " /mnt/nvme4k " /proc/mounts || mount -t ext4 /dev/rnvme4k /mnt/nvme4k
 }

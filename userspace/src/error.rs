@@ -26,6 +26,19 @@ pub enum Error {
         cause: io::Error,
     },
 
+    /// A storage function could not be loaded (the verifier's log, if any,
+    /// went to standard error).
+    #[error("loading storage function {name}: {cause}")]
+    Load { name: String, cause: String },
+
+    /// No storage function of that name is built in.
+    #[error("no built-in storage function {0:?} (see `rnvme load --help`)")]
+    UnknownFunction(String),
+
+    /// A chain read ended with an error after `hops` reads.
+    #[error("chain read failed after {hops} reads: {cause}")]
+    Chain { hops: u32, cause: io::Error },
+
     /// The loaded module speaks an ABI this library does not.
     #[error("the loaded rnvme_hook speaks ABI {major}.{minor}, this rnvme needs {}.x: rebuild and reload the module (make module)", crate::abi::ABI_MAJOR)]
     AbiMismatch { major: u32, minor: u32 },
@@ -37,8 +50,9 @@ impl Error {
         match self {
             Error::NoModule { cause, .. }
             | Error::Open { cause, .. }
-            | Error::Ioctl { cause, .. } => cause.raw_os_error(),
-            Error::AbiMismatch { .. } => None,
+            | Error::Ioctl { cause, .. }
+            | Error::Chain { cause, .. } => cause.raw_os_error(),
+            Error::Load { .. } | Error::UnknownFunction(_) | Error::AbiMismatch { .. } => None,
         }
     }
 }

@@ -3,15 +3,42 @@
 //! rnvme: load, attach and run storage functions — BPF programs that run in
 //! the NVMe completion path and chain dependent reads inside the kernel.
 //!
-//! This crate is the library behind the `rnvme` command. It talks to the
-//! `rnvme_hook` kernel module through its control device ([`Control`]).
+//! This crate is the library behind the `rnvme` command. It loads storage
+//! functions ([`StorageFunction`]), talks to the `rnvme_hook` module through
+//! its control device ([`Control`]), tags files ([`Tag`]) and runs chain
+//! reads on them.
 
 #[path = "../../rnvme_hook/abi.rs"]
 pub mod abi;
+#[doc(hidden)]
+#[path = "../../rnvme_hook/extent.rs"]
+pub mod extent;
+pub mod format;
+pub mod uapi;
 
 mod control;
 mod error;
+mod function;
 mod sys;
+mod tag;
 
 pub use control::{bpf_probe, BpfSupport, Control, DEFAULT_DEVICE};
 pub use error::{Error, Result};
+pub use function::{StorageFunction, TestRun};
+pub use tag::{ChainOutcome, Tag};
+pub use uapi::Verdict;
+
+mod objects {
+    include!(concat!(env!("OUT_DIR"), "/functions.rs"));
+}
+
+/// The built-in storage functions, by name.
+pub fn builtin_functions() -> impl Iterator<Item = &'static str> {
+    objects::BUILTIN.iter().map(|(name, _)| *name)
+}
+
+/// The fixture programs of `bpf/tests/` (for the in-VM tests).
+#[cfg(feature = "test-fixtures")]
+pub fn fixture(name: &str) -> Option<&'static [u8]> {
+    objects::FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+}

@@ -1,29 +1,101 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! The crate's only `unsafe` code: raw ioctls on the control device and the
-//! `bpf(2)` system call.
+//! The crate's only `unsafe` code: ioctls on the control device, the
+//! `bpf(2)` system call, and the two libbpf calls libbpf-rs does not wrap
+//! for a program type it does not know.
 
-use std::{io, os::fd::AsRawFd};
+use std::{
+    io,
+    os::fd::{AsRawFd, BorrowedFd},
+};
 
-use crate::abi;
+use libbpf_rs::{libbpf_sys, AsRawLibbpf, OpenProgramMut};
 
-/// `ioctl(fd, IOC_VERSION, &mut version)`.
-pub(crate) fn ioc_version(fd: &impl AsRawFd) -> io::Result<abi::Version> {
-    let mut version = abi::Version::default();
-    // SAFETY: `IOC_VERSION` is `_IOR` of `abi::Version`: the kernel writes at
-    // most `size_of::<Version>()` bytes into `version`, which is valid and
-    // writable for that many bytes for the duration of the call.
-    let ret = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            abi::IOC_VERSION as libc::Ioctl,
-            &mut version as *mut abi::Version,
-        )
-    };
+use crate::{abi, uapi};
+
+/// `ioctl(fd, request, arg)` for a request that reads and/or writes one `T`.
+///
+/// # Safety
+///
+/// `request` must encode `size_of::<T>()` (all of `abi`'s requests are built
+/// from their argument type), so the kernel touches only `*arg`.
+unsafe fn ioctl<T>(fd: &impl AsRawFd, request: u32, arg: &mut T) -> io::Result<()> {
+    // SAFETY: `arg` is valid for reads and writes of a `T`; see the caller.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, arg as *mut T) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+pub(crate) fn ioc_version(fd: &impl AsRawFd) -> io::Result<abi::Version> {
+    let mut version = abi::Version::default();
+    // SAFETY: IOC_VERSION is `_IOR` of `abi::Version`.
+    unsafe { ioctl(fd, abi::IOC_VERSION, &mut version) }?;
     Ok(version)
+}
+
+pub(crate) fn ioc_attach(fd: &impl AsRawFd, args: &mut abi::Attach) -> io::Result<()> {
+    // SAFETY: IOC_ATTACH is `_IOWR` of `abi::Attach`.
+    unsafe { ioctl(fd, abi::IOC_ATTACH, args) }
+}
+
+pub(crate) fn ioc_detach(fd: &impl AsRawFd, mut args: abi::Detach) -> io::Result<()> {
+    // SAFETY: IOC_DETACH is `_IOW` of `abi::Detach`.
+    unsafe { ioctl(fd, abi::IOC_DETACH, &mut args) }
+}
+
+/// Runs a chain. The scratch and out buffers named in `args` must be valid
+/// for their lengths: the callers build `args` from slices they hold.
+pub(crate) fn ioc_chain_read(fd: &impl AsRawFd, args: &mut abi::ChainRead) -> io::Result<()> {
+    // SAFETY: IOC_CHAIN_READ is `_IOWR` of `abi::ChainRead`; the kernel also
+    // writes `scratch_len` bytes at `scratch` and up to `out_len` at `out`,
+    // which the caller (`Tag::chain_read`) takes from live `&mut [u8]`s.
+    unsafe { ioctl(fd, abi::IOC_CHAIN_READ, args) }
+}
+
+pub(crate) fn ioc_stats(fd: &impl AsRawFd) -> io::Result<abi::Stats> {
+    let mut stats = abi::Stats::default();
+    // SAFETY: IOC_STATS is `_IOR` of `abi::Stats`.
+    unsafe { ioctl(fd, abi::IOC_STATS, &mut stats) }?;
+    Ok(stats)
+}
+
+/// Makes an opened (not yet loaded) program a storage function.
+pub(crate) fn set_storage_function_type(prog: &mut OpenProgramMut<'_>) -> io::Result<()> {
+    // SAFETY: The pointer is the live `bpf_program` of `prog`, which is not
+    // loaded yet (libbpf-rs only hands out `OpenProgramMut` before load).
+    let ret = unsafe {
+        libbpf_sys::bpf_program__set_type(prog.as_libbpf_object().as_ptr(), uapi::BPF_PROG_TYPE_RNVME)
+    };
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret));
+    }
+    Ok(())
+}
+
+/// `BPF_PROG_TEST_RUN` of program `fd` on `data`, with `ctx` (an
+/// `rnvme_md` followed by scratch) as context in and out.
+pub(crate) fn test_run(fd: BorrowedFd<'_>, data: &[u8], ctx: &mut [u8]) -> io::Result<(u32, u32)> {
+    let mut opts = libbpf_sys::bpf_test_run_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
+        data_in: data.as_ptr().cast(),
+        data_size_in: data.len() as u32,
+        ctx_in: ctx.as_ptr().cast(),
+        ctx_size_in: ctx.len() as u32,
+        ctx_out: ctx.as_mut_ptr().cast(),
+        ctx_size_out: ctx.len() as u32,
+        repeat: 1,
+        ..Default::default()
+    };
+    // SAFETY: The pointers in `opts` refer to `data` and `ctx`, which outlive
+    // the call; the kernel writes at most `ctx_size_out` bytes to `ctx_out`
+    // (it reads `ctx_in` before it writes `ctx_out`, which alias).
+    let ret = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut opts) };
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret));
+    }
+    Ok((opts.retval, opts.duration))
 }
 
 const BPF_PROG_LOAD: libc::c_long = 5;

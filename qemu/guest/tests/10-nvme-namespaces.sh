@@ -1,14 +1,14 @@
-# Both emulated NVMe namespaces are there, with the logical block sizes the
-# VM asked for, and the driver set up a poll queue (nvme.poll_queues=1).
+# Both emulated NVMe namespaces are there, named by serial (/dev/rnvme512,
+# /dev/rnvme4k), with the logical block sizes the VM asked for, and the
+# driver set up a poll queue (nvme.poll_queues=1).
 . /rnvme/lib.sh
-for dev in nvme0n1 nvme1n1; do
-	[ -b /dev/$dev ] || fail "/dev/$dev missing"
+for serial in rnvme512 rnvme4k; do
+	[ -b /dev/$serial ] || fail "/dev/$serial missing"
 done
-lbs0=$(cat /sys/block/nvme0n1/queue/logical_block_size)
-lbs1=$(cat /sys/block/nvme1n1/queue/logical_block_size)
-echo "nvme0n1: $lbs0 B LBA, nvme1n1: $lbs1 B LBA"
-[ "$lbs0" = 512 ] || fail "nvme0n1 logical block size $lbs0, want 512"
-[ "$lbs1" = 4096 ] || fail "nvme1n1 logical block size $lbs1, want 4096"
-expect_output 'poll queues' dmesg
-dmesg | grep -E 'nvme nvme0: [0-9]+/[0-9]+/[1-9][0-9]* default/read/poll queues' ||
-	fail "no poll queue on nvme0"
+lbs() { cat /sys/block/$(basename $(readlink /dev/$1))/queue/logical_block_size; }
+echo "rnvme512 -> $(readlink /dev/rnvme512): $(lbs rnvme512) B LBA"
+echo "rnvme4k -> $(readlink /dev/rnvme4k): $(lbs rnvme4k) B LBA"
+[ "$(lbs rnvme512)" = 512 ] || fail "rnvme512 logical block size $(lbs rnvme512)"
+[ "$(lbs rnvme4k)" = 4096 ] || fail "rnvme4k logical block size $(lbs rnvme4k)"
+dmesg | grep -E 'nvme nvme[01]: [0-9]+/[0-9]+/[1-9][0-9]* default/read/poll queues' ||
+	fail "no poll queue"

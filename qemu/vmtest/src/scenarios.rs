@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The scenarios. Each sets up its own files, checks every result against a
+//! user-space reference, and cleans up.
+
+use std::{
+    fs::{self, OpenOptions},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+    process::{Command, ExitCode},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    thread,
+    time::Duration,
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use rnvme::{
+    format::chain::{self, ChainResult, ChainSpec},
+    Control, Error, StorageFunction, Verdict, DEFAULT_DEVICE,
+};
+
+use crate::files::{self, MOUNTS};
+
+type Scenario = fn() -> Result<()>;
+
+pub const ALL: &[(&str, Scenario)] = &[
+    ("verifier-rejects", verifier_rejects),
+    ("test-run", test_run),
+    ("chain-correct", chain_correct),
+    ("split-read", split_read),
+    ("hop-limit", hop_limit),
+    ("abort", abort),
+    ("bad-offsets", bad_offsets),
+    ("attach-checks", attach_checks),
+    ("writers-denied", writers_denied),
+    ("foreign-tag", foreign_tag),
+    ("detach-under-load", detach_under_load),
+    ("counters", counters),
+];
+
+fn fixture(name: &str) -> Result<StorageFunction> {
+    let object = rnvme::fixture(name).with_context(|| format!("no fixture {name}"))?;
+    Ok(StorageFunction::from_object(name, object)?)
+}
+
+fn errno_of(r: Result<impl std::fmt::Debug, Error>) -> Result<i32> {
+    match r {
+        Ok(v) => bail!("succeeded ({v:?}) where an error was expected"),
+        Err(e) => e.errno().with_context(|| format!("error without errno: {e}")),
+    }
+}
+
+fn expect_errno(what: &str, r: Result<impl std::fmt::Debug, Error>, want: i32) -> Result<()> {
+    let got = errno_of(r).with_context(|| what.to_string())?;
+    ensure!(got == want, "{what}: errno {got}, want {want}");
+    println!("ok: {what} -> errno {got}");
+    Ok(())
+}
+
+/// Every fixture the verifier must refuse is refused; the others load.
+fn verifier_rejects() -> Result<()> {
+    for name in [
+        "reject_oob_read",
+        "reject_block_write",
+        "reject_ro_field",
+        "reject_scratch_oob",
+        "reject_scratch_unbounded",
+        "reject_bad_verdict",
+    ] {
+        match fixture(name) {
+            Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Load { .. })) => {
+                println!("ok: {name} refused at load");
+            }
+            Err(e) => bail!("{name}: unexpected error {e:#}"),
+            Ok(_) => bail!("{name} loaded, but the verifier must refuse it"),
+        }
+    }
+    for name in ["jump", "abort", "loop"] {
+        fixture(name)?;
+    }
+    StorageFunction::builtin("chain")?;
+    println!("ok: jump, abort, loop and the built-in chain load");
+    Ok(())
+}
+
+fn chain_block(magic: u64, next: u64, value: u64, index: u32) -> Vec<u8> {
+    let mut b = vec![0u8; 512];
+    b[0..8].copy_from_slice(&magic.to_le_bytes());
+    b[8..16].copy_from_slice(&next.to_le_bytes());
+    b[16..24].copy_from_slice(&value.to_le_bytes());
+    b[24..28].copy_from_slice(&index.to_le_bytes());
+    b[28..32].copy_from_slice(&512u32.to_le_bytes());
+    b
+}
+
+/// BPF_PROG_TEST_RUN of the built-in chain function on crafted blocks.
+fn test_run() -> Result<()> {
+    let f = StorageFunction::builtin("chain")?;
+    let mut scratch = vec![0u8; 64];
+    let r = f.test_run(&chain_block(chain::MAGIC, 8192, 40, 0), 0, 0, &mut scratch)?;
+    ensure!(r.verdict == Some(Verdict::Next) && r.next_offset == 8192 && r.next_len == 512, "{r:?}");
+    let r = f.test_run(&chain_block(chain::MAGIC, chain::END, 2, 1), 8192, 1, &mut scratch)?;
+    ensure!(r.verdict == Some(Verdict::Done), "{r:?}");
+    let got = ChainResult::from_scratch(&scratch);
+    ensure!(
+        got == ChainResult { sum: 42, count: 2, last_value: 2, last_index: 1 },
+        "scratch after two blocks: {got:?}"
+    );
+    let r = f.test_run(&chain_block(0xdead, 0, 0, 0), 0, 0, &mut scratch)?;
+    ensure!(r.verdict == Some(Verdict::Abort), "bad magic: {r:?}");
+    let r = f.test_run(&[0u8; 16], 0, 0, &mut scratch)?;
+    ensure!(r.verdict == Some(Verdict::Abort), "short block: {r:?}");
+    println!("ok: NEXT, DONE with the sum in the scratch, ABORT on bad magic and on a short block");
+    Ok(())
+}
+
+/// Chains of 1, 2, 8 and 31 hops, 512 B and 4 KiB blocks, contiguous and
+/// fragmented files, on both namespaces: the function's result and the last
+/// block equal a user-space O_DIRECT walk, byte for byte.
+fn chain_correct() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = StorageFunction::builtin("chain")?;
+    let mut driver_hops = 0;
+    let mut cases = 0;
+    for (mount, lba) in MOUNTS {
+        for bs in [512u32, 4096] {
+            if bs < lba {
+                continue;
+            }
+            for fragmented in [false, true] {
+                for (i, hops) in [1u32, 2, 8, 31].into_iter().enumerate() {
+                    let spec = ChainSpec {
+                        hops,
+                        block_size: bs,
+                        file_blocks: (hops * 4).max(64) * 4096 / bs,
+                        seed: u64::from(hops) * 1000 + u64::from(bs) + u64::from(fragmented),
+                    };
+                    let file = chain::build(&spec);
+                    let path = files::fresh(mount, &format!("chain-{bs}-{hops}-{fragmented}"));
+                    let spacer = if fragmented {
+                        Some(files::write_fragmented(&path, &file.bytes)?)
+                    } else {
+                        files::write_contiguous(&path, &file.bytes)?;
+                        None
+                    };
+                    let reference = chain::walk(
+                        |off, buf| match files::pread_direct(&path, off, buf.len()) {
+                            Ok(b) => {
+                                buf.copy_from_slice(&b);
+                                true
+                            }
+                            Err(e) => {
+                                println!("reference read of {} B at {off}: {e:#}", buf.len());
+                                false
+                            }
+                        },
+                        file.start,
+                        bs,
+                        256,
+                    )
+                    .map_err(|e| anyhow::anyhow!("reference walk: {e:?}"))?;
+                    let fd = files::open_ro(&path)?;
+                    let tag = control.attach(&fd, &f, 0)?;
+                    if fragmented && i == 0 {
+                        ensure!(tag.extents() > 1, "{}: not fragmented ({} extent)", path.display(), tag.extents());
+                    }
+                    let mut scratch = vec![0u8; ChainResult::SIZE];
+                    let mut last = vec![0u8; 4096];
+                    let out = tag.chain_read(file.start, bs, &mut scratch, Some(&mut last))?;
+                    let got = ChainResult::from_scratch(&scratch);
+                    ensure!(got == reference, "{}: kernel {got:?} != pread {reference:?}", path.display());
+                    ensure!(out.verdict == Verdict::Done && out.hops == hops, "{out:?}");
+                    let want_last = files::pread_direct(&path, out.last_offset, out.last_len as usize)?;
+                    ensure!(last[..out.last_len as usize] == want_last[..], "last block differs");
+                    driver_hops += out.driver_hops;
+                    cases += 1;
+                    println!(
+                        "ok: {mount} {bs} B x {hops} hops, {} extents: {} reads in the driver",
+                        tag.extents(),
+                        out.driver_hops
+                    );
+                    drop(tag);
+                    fs::remove_file(&path)?;
+                    if let Some(s) = spacer {
+                        fs::remove_file(s)?;
+                    }
+                }
+            }
+        }
+    }
+    // Every chain with more than one hop could be resubmitted in the driver;
+    // if none was, the hook is not doing its job.
+    ensure!(driver_hops > 0, "no read was resubmitted by the driver");
+    println!("ok: {cases} chains, {driver_hops} reads resubmitted in the driver");
+    Ok(())
+}
+
+/// A 4 KiB read at a 2 KiB offset over two blocks that are not contiguous on
+/// disk is read in pieces in process context, and matches pread.
+fn split_read() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("jump")?;
+    let mut bytes = vec![0u8; 64 * 4096];
+    for (i, c) in bytes.chunks_mut(8).enumerate() {
+        c.copy_from_slice(&(i as u64).to_le_bytes());
+    }
+    let path = files::fresh("/mnt/nvme", "split");
+    let spacer = files::write_fragmented(&path, &bytes)?;
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    ensure!(tag.extents() > 1, "file not fragmented");
+    let mut checked = 0;
+    for block in 0..63u64 {
+        let offset = block * 4096 + 2048;
+        // jump: read 4 KiB at `offset`, then stop; seen[1] = first 8 bytes.
+        let mut scratch = vec![0u8; 16 + 64 * 8];
+        scratch[0..8].copy_from_slice(&offset.to_le_bytes());
+        scratch[8..12].copy_from_slice(&4096u32.to_le_bytes());
+        scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+        let mut last = vec![0u8; 4096];
+        let out = tag.chain_read(0, 4096, &mut scratch, Some(&mut last))?;
+        ensure!(out.hops == 2 && out.last_offset == offset, "{out:?}");
+        ensure!(last == files::pread_direct(&path, offset, 4096)?, "block at {offset} differs");
+        checked += 1;
+    }
+    let stats = control.stats()?;
+    ensure!(stats.cache_misses > 0, "no read needed splitting: {stats:?}");
+    println!("ok: {checked} reads across block boundaries match pread; cache misses so far {}", stats.cache_misses);
+    drop(tag);
+    fs::remove_file(&path)?;
+    fs::remove_file(spacer)?;
+    Ok(())
+}
+
+/// A function that never stops ends at the hop limit with ELOOP.
+fn hop_limit() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("loop")?;
+    let path = files::fresh("/mnt/nvme", "loop");
+    files::write_contiguous(&path, &vec![7u8; 8192])?;
+    let fd = files::open_ro(&path)?;
+    for (max_hops, want) in [(0u32, rnvme::abi::DEFAULT_MAX_HOPS), (5, 5), (256, 256)] {
+        let tag = control.attach(&fd, &f, max_hops)?;
+        match tag.chain_read(0, 512, &mut [], None) {
+            Err(Error::Chain { hops, cause }) => {
+                ensure!(cause.raw_os_error() == Some(libc::ELOOP), "errno {cause}");
+                ensure!(hops == want, "stopped after {hops} reads, limit {want}");
+                println!("ok: max_hops {max_hops}: ELOOP after {hops} reads");
+            }
+            other => bail!("endless chain returned {other:?}"),
+        }
+    }
+    expect_errno("max_hops 257", control.attach(&fd, &f, 257), libc::EINVAL)?;
+    drop(fd);
+    fs::remove_file(&path)?;
+    Ok(())
+}
+
+/// ABORT ends the chain with ECANCELED after its first read.
+fn abort() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("abort")?;
+    let path = files::fresh("/mnt/nvme", "abort");
+    files::write_contiguous(&path, &[1u8; 4096])?;
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    match tag.chain_read(0, 4096, &mut [], None) {
+        Err(Error::Chain { hops: 1, cause }) if cause.raw_os_error() == Some(libc::ECANCELED) => {}
+        other => bail!("abort returned {other:?}"),
+    }
+    println!("ok: ABORT -> ECANCELED after 1 read");
+    drop(tag);
+    fs::remove_file(&path)?;
+    Ok(())
+}
+
+const MARKER: &[u8; 8] = b"SECRET!!";
+
+fn contains_marker(b: &[u8]) -> bool {
+    b.windows(8).any(|w| w == MARKER)
+}
+
+/// Next offsets past EOF, into a hole, unaligned, huge or negative, and the
+/// same as first reads, end with a clear errno; a file full of a marker that
+/// sits next to the tagged one on disk never shows up in any result.
+fn bad_offsets() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("jump")?;
+    let secret = files::fresh("/mnt/nvme", "secret");
+    files::write_contiguous(&secret, &MARKER.repeat(64 * 512))?;
+    // 16 KiB of data, a 16 KiB hole, 4 KiB of data: 36 KiB.
+    let path = files::fresh("/mnt/nvme", "holey");
+    {
+        use std::os::unix::fs::FileExt;
+        let file = fs::File::create(&path)?;
+        file.write_all_at(&[0x11u8; 16384], 0)?;
+        file.write_all_at(&[0x22u8; 4096], 32768)?;
+        file.sync_all()?;
+    }
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    let next_cases: [(&str, u64, u32, i32); 8] = [
+        ("next past EOF", 36864, 512, libc::ENXIO),
+        ("next straddling EOF", 36864 - 512, 1024, libc::ENXIO),
+        ("next into the hole", 20480, 512, libc::ENODATA),
+        ("next unaligned", 100, 512, libc::EINVAL),
+        ("next length not a multiple of the LBA", 0, 100, libc::EINVAL),
+        ("next huge", u64::MAX - 4095, 512, libc::EINVAL),
+        ("next negative", (-4096i64) as u64, 512, libc::EINVAL),
+        ("next too long", 0, 8192, libc::EINVAL),
+    ];
+    for (what, target, len, want) in next_cases {
+        let mut scratch = vec![0u8; 16 + 64 * 8];
+        scratch[0..8].copy_from_slice(&target.to_le_bytes());
+        scratch[8..12].copy_from_slice(&len.to_le_bytes());
+        scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+        let mut last = vec![0u8; 4096];
+        let r = tag.chain_read(0, 512, &mut scratch, Some(&mut last));
+        ensure!(!contains_marker(&scratch) && !contains_marker(&last), "{what}: another file's data leaked");
+        expect_errno(what, r, want)?;
+    }
+    let first_cases: [(&str, u64, u32, i32); 5] = [
+        ("first read past EOF", 40960, 512, libc::ENXIO),
+        ("first read in the hole", 16384, 4096, libc::ENODATA),
+        ("first read unaligned", 1, 512, libc::EINVAL),
+        ("first read empty", 0, 0, libc::EINVAL),
+        ("first read negative", (-512i64) as u64, 512, libc::EINVAL),
+    ];
+    for (what, offset, len, want) in first_cases {
+        let mut scratch = vec![0u8; 16 + 64 * 8];
+        expect_errno(what, tag.chain_read(offset, len, &mut scratch, None), want)?;
+    }
+    // The data around the hole is still read correctly.
+    let mut scratch = vec![0u8; 16 + 64 * 8];
+    scratch[0..8].copy_from_slice(&32768u64.to_le_bytes());
+    scratch[8..12].copy_from_slice(&4096u32.to_le_bytes());
+    scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+    tag.chain_read(0, 4096, &mut scratch, None)?;
+    ensure!(scratch[16..24] == [0x11; 8] && scratch[24..32] == [0x22; 8], "data around the hole");
+    expect_errno("unknown tag", control.chain_read(9999, 0, 512, &mut [], None), libc::ENOENT)?;
+    drop(tag);
+    fs::remove_file(&path)?;
+    fs::remove_file(&secret)?;
+    Ok(())
+}
+
+/// Attach refuses what it must: no read access, not a regular file, not on
+/// ext4-on-NVMe, not a storage function, a file with writers.
+fn attach_checks() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("jump")?;
+    let path = files::fresh("/mnt/nvme", "attach");
+    files::write_contiguous(&path, &[0u8; 4096])?;
+    let wronly = OpenOptions::new().write(true).open(&path)?;
+    expect_errno("write-only fd", control.attach(&wronly, &f, 0), libc::EBADF)?;
+    drop(wronly);
+    let dir = fs::File::open("/mnt/nvme")?;
+    expect_errno("directory", control.attach(&dir, &f, 0), libc::EINVAL)?;
+    let tmp = files::fresh("/tmp", "rnvme-tmpfs-file");
+    files::write_contiguous(&tmp, &[0u8; 4096])?;
+    expect_errno("file on tmpfs", control.attach(&files::open_ro(&tmp)?, &f, 0), libc::EOPNOTSUPP)?;
+    let fd = files::open_ro(&path)?;
+    let writer = OpenOptions::new().read(true).write(true).open(&path)?;
+    expect_errno("file open for writing", control.attach(&fd, &f, 0), libc::ETXTBSY)?;
+    drop(writer);
+    // A descriptor that is not a storage function.
+    use std::os::fd::AsFd;
+    expect_errno("prog fd that is a file", control.attach_fds(fd.as_fd(), fd.as_fd(), 0), libc::EINVAL)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    println!("ok: a readable, writer-free ext4 file on NVMe attaches");
+    drop(tag);
+    fs::remove_file(&path)?;
+    fs::remove_file(&tmp)?;
+    Ok(())
+}
+
+/// While a file is tagged nothing can change its block map: opening it for
+/// writing, truncating it (by path or O_TRUNC) fail with ETXTBSY, also while
+/// chains run on it; after detach writing works again.
+fn writers_denied() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = StorageFunction::builtin("chain")?;
+    let spec = ChainSpec { hops: 8, block_size: 4096, file_blocks: 64, seed: 5 };
+    let file = chain::build(&spec);
+    let path = files::fresh("/mnt/nvme", "frozen");
+    files::write_contiguous(&path, &file.bytes)?;
+    let want = chain::walk(
+        |off, buf| {
+            buf.copy_from_slice(&file.bytes[off as usize..off as usize + buf.len()]);
+            true
+        },
+        file.start,
+        4096,
+        64,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    let stop = AtomicBool::new(false);
+    let runs = AtomicU64::new(0);
+    thread::scope(|s| -> Result<()> {
+        let reader = s.spawn(|| -> Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                let mut scratch = vec![0u8; ChainResult::SIZE];
+                tag.chain_read(file.start, 4096, &mut scratch, None)?;
+                ensure!(ChainResult::from_scratch(&scratch) == want, "chain result changed");
+                runs.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        let result = (|| -> Result<()> {
+            for _ in 0..20 {
+                let e = OpenOptions::new().write(true).open(&path).unwrap_err();
+                ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "open for write: {e}");
+                let e = OpenOptions::new().read(true).custom_flags(libc::O_TRUNC).open(&path).unwrap_err();
+                ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "O_TRUNC: {e}");
+                let c = std::ffi::CString::new(path.to_str().unwrap())?;
+                // SAFETY: `c` is a valid C string; truncate(2) only reads it.
+                let r = unsafe { libc::truncate(c.as_ptr(), 0) };
+                let e = std::io::Error::last_os_error();
+                ensure!(r < 0 && e.raw_os_error() == Some(libc::ETXTBSY), "truncate: {e}");
+                thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        reader.join().unwrap()?;
+        result
+    })?;
+    println!("ok: writes, O_TRUNC and truncate refused (ETXTBSY) during {} correct chains", runs.load(Ordering::Relaxed));
+    tag.detach()?;
+    drop(fd);
+    OpenOptions::new().write(true).open(&path).context("open for write after detach")?;
+    fs::remove_file(&path)?;
+    println!("ok: writable again after detach");
+    Ok(())
+}
+
+/// A tag works only through the open /dev/rnvme that made it: another open
+/// file description, in this process or another, gets ENOENT.
+fn foreign_tag() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = fixture("jump")?;
+    let path = files::fresh("/mnt/nvme", "foreign");
+    files::write_contiguous(&path, &[3u8; 4096])?;
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    let other = Control::open(DEFAULT_DEVICE)?;
+    expect_errno("tag through another open", other.chain_read(tag.id(), 0, 512, &mut [], None), libc::ENOENT)?;
+    let exe = std::env::current_exe()?;
+    let status = Command::new(exe).args(["try-tag", &tag.id().to_string()]).status()?;
+    ensure!(status.success(), "the other process could use the tag");
+    tag.chain_read(0, 512, &mut [], None)?;
+    println!("ok: the owner still can");
+    drop(tag);
+    fs::remove_file(&path)?;
+    Ok(())
+}
+
+/// Helper process for [`foreign_tag`]: succeeds iff tag `args[0]` is refused.
+pub fn try_foreign_tag(args: &[String]) -> ExitCode {
+    let Some(id) = args.first().and_then(|a| a.parse().ok()) else {
+        return ExitCode::from(2);
+    };
+    let Ok(control) = Control::open(DEFAULT_DEVICE) else {
+        return ExitCode::from(2);
+    };
+    match control.chain_read(id, 0, 512, &mut [], None) {
+        Err(e) if e.errno() == Some(libc::ENOENT) => {
+            println!("ok: another process gets ENOENT");
+            ExitCode::SUCCESS
+        }
+        other => {
+            println!("FAIL: another process got {other:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Detaching while other threads run chains on the tag: every chain either
+/// completes correctly or is refused with ENOENT; the file is writable once
+/// they are done; nothing leaks a tag.
+fn detach_under_load() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = StorageFunction::builtin("chain")?;
+    let spec = ChainSpec { hops: 16, block_size: 512, file_blocks: 256, seed: 11 };
+    let file = chain::build(&spec);
+    let path = files::fresh("/mnt/nvme", "detach");
+    files::write_contiguous(&path, &file.bytes)?;
+    let tags_before = control.stats()?.tags;
+    for round in 0..5 {
+        let fd = files::open_ro(&path)?;
+        let tag = control.attach(&fd, &f, 0)?;
+        let id = tag.id();
+        let (ok, refused) = (AtomicU64::new(0), AtomicU64::new(0));
+        thread::scope(|s| -> Result<()> {
+            let workers: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        loop {
+                            let mut scratch = vec![0u8; ChainResult::SIZE];
+                            match control.chain_read(id, file.start, 512, &mut scratch, None) {
+                                Ok(o) => {
+                                    ensure!(o.hops == 16, "{o:?}");
+                                    ok.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) if e.errno() == Some(libc::ENOENT) => {
+                                    refused.fetch_add(1, Ordering::Relaxed);
+                                    return Ok(());
+                                }
+                                Err(e) => bail!("chain during detach: {e}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            thread::sleep(Duration::from_millis(50 + 20 * round));
+            tag.detach()?;
+            for w in workers {
+                w.join().unwrap()?;
+            }
+            Ok(())
+        })?;
+        println!("ok: round {round}: {} chains completed, {} refused after detach", ok.into_inner(), refused.into_inner());
+    }
+    ensure!(control.stats()?.tags == tags_before, "tags leaked");
+    OpenOptions::new().write(true).open(&path).context("writable after detach")?;
+    fs::remove_file(&path)?;
+    Ok(())
+}
+
+/// The counters move by exactly what a run of chains did, and debugfs shows
+/// the same numbers as the STATS ioctl.
+fn counters() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = StorageFunction::builtin("chain")?;
+    let spec = ChainSpec { hops: 6, block_size: 4096, file_blocks: 32, seed: 21 };
+    let file = chain::build(&spec);
+    let path = files::fresh("/mnt/nvme", "counters");
+    files::write_contiguous(&path, &file.bytes)?;
+    let fd = files::open_ro(&path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    let before = control.stats()?;
+    let mut driver = 0;
+    for _ in 0..10 {
+        let mut scratch = vec![0u8; ChainResult::SIZE];
+        driver += tag.chain_read(file.start, 4096, &mut scratch, None)?.driver_hops;
+    }
+    let after = control.stats()?;
+    ensure!(after.chains - before.chains == 10, "chains {before:?} -> {after:?}");
+    ensure!(after.done - before.done == 10, "done");
+    ensure!(after.hops - before.hops == 60, "hops");
+    ensure!(after.driver_hops - before.driver_hops == u64::from(driver), "driver hops");
+    ensure!(
+        after.process_hops - before.process_hops == 60 - u64::from(driver),
+        "process hops: every read is issued by the driver or the module"
+    );
+    ensure!(after.cache_hits - before.cache_hits >= u64::from(driver), "cache hits");
+    for (name, value) in [
+        ("chains", after.chains),
+        ("done", after.done),
+        ("hops", after.hops),
+        ("driver_hops", after.driver_hops),
+        ("tags", after.tags),
+    ] {
+        let text = fs::read_to_string(Path::new("/sys/kernel/debug/rnvme").join(name))?;
+        ensure!(text.trim() == value.to_string(), "debugfs {name} {} != {value}", text.trim());
+    }
+    println!("ok: 10 chains x 6 hops, {driver} in the driver; counters now {after:?}");
+    drop(tag);
+    fs::remove_file(&path)?;
+    Ok(())
+}
+

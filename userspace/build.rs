@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Build script: the storage functions and the UAPI they share with the kernel.
+//!
+//! - `<linux/rnvme.h>` (context struct, verdicts) has one definition: the file
+//!   the kernel patch series creates. It is taken out of `kernel-patches/`
+//!   into `OUT_DIR/include/`, so neither the BPF programs nor this crate need
+//!   a kernel tree, and bindgen turns it into Rust (`OUT_DIR/uapi.rs`).
+//! - `bpf/*.bpf.c` (built-in functions) and `bpf/tests/*.bpf.c` (fixtures)
+//!   are compiled with `clang -target bpf` into `OUT_DIR`, and listed in
+//!   `OUT_DIR/functions.rs` for `include_bytes!`.
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+const UAPI_PATH: &str = "include/uapi/linux/rnvme.h";
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+
+    let include = out.join("include");
+    fs::create_dir_all(include.join("linux")).unwrap();
+    let header = extract_uapi(&root.join("kernel-patches"));
+    fs::write(include.join("linux/rnvme.h"), header).unwrap();
+
+    bindgen::Builder::default()
+        .header(include.join("linux/rnvme.h").to_str().unwrap())
+        .allowlist_item("rnvme_.*|RNVME_.*")
+        .derive_default(true)
+        .layout_tests(false)
+        .generate()
+        .expect("bindgen of <linux/rnvme.h>")
+        .write_to_file(out.join("uapi.rs"))
+        .unwrap();
+
+    let bpf = root.join("bpf");
+    let mut functions = String::new();
+    for (dir, list) in [(bpf.clone(), "BUILTIN"), (bpf.join("tests"), "FIXTURES")] {
+        let objs = out.join("bpf").join(list.to_lowercase());
+        fs::create_dir_all(&objs).unwrap();
+        if list == "FIXTURES" {
+            functions += "#[cfg(feature = \"test-fixtures\")]\n";
+        }
+        functions += &format!("pub(crate) const {list}: &[(&str, &[u8])] = &[\n");
+        let mut sources: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_str().unwrap().ends_with(".bpf.c"))
+            .collect();
+        sources.sort();
+        for src in sources {
+            let name = src.file_name().unwrap().to_str().unwrap().trim_end_matches(".bpf.c");
+            let obj = objs.join(format!("{name}.bpf.o"));
+            compile_bpf(&src, &obj, &[&include, &bpf.join("include")]);
+            functions += &format!("    ({name:?}, include_bytes!({:?})),\n", obj);
+        }
+        functions += "];\n";
+    }
+    fs::write(out.join("functions.rs"), functions).unwrap();
+
+    println!("cargo:rerun-if-changed={}", bpf.display());
+    println!("cargo:rerun-if-changed={}", bpf.join("tests").display());
+    println!("cargo:rerun-if-changed={}", bpf.join("include").display());
+    println!("cargo:rerun-if-changed={}", root.join("kernel-patches").display());
+}
+
+/// The contents of the UAPI header as the patch series creates it.
+fn extract_uapi(patches: &Path) -> String {
+    let series = fs::read_to_string(patches.join("series")).unwrap();
+    for name in series.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let patch = fs::read_to_string(patches.join(name.trim())).unwrap();
+        let marker = format!("+++ b/{UAPI_PATH}\n");
+        let Some(start) = patch.find(&marker) else {
+            continue;
+        };
+        let body = &patch[start + marker.len()..];
+        let mut header = String::new();
+        for line in body.lines().skip_while(|l| l.starts_with("@@")) {
+            if line.starts_with("diff --git") || line == "-- " {
+                break;
+            }
+            match line.strip_prefix('+') {
+                Some(l) => {
+                    header.push_str(l);
+                    header.push('\n');
+                }
+                None => panic!("{UAPI_PATH} must be a new file in one patch"),
+            }
+        }
+        return header;
+    }
+    panic!("no patch in kernel-patches/series creates {UAPI_PATH}");
+}
+
+fn compile_bpf(src: &Path, obj: &Path, includes: &[&Path]) {
+    let mut cmd = Command::new("clang");
+    cmd.args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]);
+    for i in includes {
+        cmd.arg("-I").arg(i);
+    }
+    // Debian's <linux/types.h> needs <asm/types.h> from the multiarch dir.
+    cmd.arg("-idirafter").arg("/usr/include/x86_64-linux-gnu");
+    cmd.arg("-c").arg(src).arg("-o").arg(obj);
+    let status = cmd.status().expect("clang (run scripts/deps.sh)");
+    assert!(status.success(), "clang failed on {}", src.display());
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Loading storage functions and running them without I/O.
+
+use std::{
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::Path,
+};
+
+use libbpf_rs::{Object, ObjectBuilder};
+
+use crate::{
+    objects, sys,
+    uapi::{rnvme_md, Verdict, RNVME_SCRATCH_SIZE},
+    Error, Result,
+};
+
+/// A loaded storage function (a `BPF_PROG_TYPE_RNVME` program).
+#[derive(Debug)]
+pub struct StorageFunction {
+    name: String,
+    fd: OwnedFd,
+    _object: Object,
+}
+
+/// The result of running a function on a block with `BPF_PROG_TEST_RUN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    /// The verdict, if the return value is one.
+    pub verdict: Option<Verdict>,
+    /// The return value as is.
+    pub retval: u32,
+    /// On [`Verdict::Next`]: where the function wants to read next.
+    pub next_offset: u64,
+    /// On [`Verdict::Next`]: how many bytes (0 = as many as this block).
+    pub next_len: u32,
+}
+
+impl StorageFunction {
+    /// Loads the one program of BPF object `object` as a storage function.
+    /// A function the verifier refuses is an [`Error::Load`].
+    pub fn from_object(name: &str, object: &[u8]) -> Result<Self> {
+        let load = |cause: String| Error::Load {
+            name: name.to_string(),
+            cause,
+        };
+        let mut open = ObjectBuilder::default()
+            .open_memory(object)
+            .map_err(|e| load(e.to_string()))?;
+        let mut programs = 0;
+        for mut prog in open.progs_mut() {
+            sys::set_storage_function_type(&mut prog).map_err(|e| load(e.to_string()))?;
+            programs += 1;
+        }
+        if programs != 1 {
+            return Err(load(format!("the object has {programs} programs, not one")));
+        }
+        let object = open.load().map_err(|e| load(e.to_string()))?;
+        let fd = object
+            .progs()
+            .next()
+            .ok_or_else(|| load("no program after load".into()))?
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| load(e.to_string()))?;
+        Ok(Self {
+            name: name.to_string(),
+            fd,
+            _object: object,
+        })
+    }
+
+    /// Loads the built-in function `name` (see [`crate::builtin_functions`]).
+    pub fn builtin(name: &str) -> Result<Self> {
+        let (_, object) = objects::BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
+        Self::from_object(name, object)
+    }
+
+    /// Loads the storage function in BPF object file `path`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let object = std::fs::read(path).map_err(|e| Error::Load {
+            name: name.clone(),
+            cause: e.to_string(),
+        })?;
+        Self::from_object(&name, &object)
+    }
+
+    /// The function's name (built-in name or object path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the function once on `block`, as read number `hop` at file offset
+    /// `file_offset`, with `scratch` (at most 4096 bytes) as its scratch,
+    /// which it may change.
+    pub fn test_run(&self, block: &[u8], file_offset: u64, hop: u32, scratch: &mut [u8]) -> Result<TestRun> {
+        const MD: usize = std::mem::size_of::<rnvme_md>();
+        let scratch_size = RNVME_SCRATCH_SIZE as usize;
+        if scratch.len() > scratch_size {
+            return Err(Error::Ioctl {
+                what: "BPF_PROG_TEST_RUN",
+                cause: std::io::Error::from_raw_os_error(libc::EINVAL),
+            });
+        }
+        let md = rnvme_md {
+            file_offset,
+            hop,
+            ..Default::default()
+        };
+        let mut ctx = vec![0u8; MD + scratch_size];
+        ctx[..MD].copy_from_slice(&md_to_bytes(&md));
+        ctx[MD..MD + scratch.len()].copy_from_slice(scratch);
+        let (retval, _) = sys::test_run(self.fd.as_fd(), block, &mut ctx).map_err(|cause| Error::Ioctl {
+            what: "BPF_PROG_TEST_RUN",
+            cause,
+        })?;
+        let out = md_from_bytes(&ctx[..MD]);
+        scratch.copy_from_slice(&ctx[MD..MD + scratch.len()]);
+        Ok(TestRun {
+            verdict: Verdict::from_raw(retval),
+            retval,
+            next_offset: out.next_offset,
+            next_len: out.next_len,
+        })
+    }
+}
+
+impl AsFd for StorageFunction {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// `md` as the kernel reads it (layout asserted in `uapi`'s tests).
+fn md_to_bytes(md: &rnvme_md) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[0..4].copy_from_slice(&md.data.to_ne_bytes());
+    b[4..8].copy_from_slice(&md.data_end.to_ne_bytes());
+    b[8..12].copy_from_slice(&md.scratch.to_ne_bytes());
+    b[12..16].copy_from_slice(&md.hop.to_ne_bytes());
+    b[16..24].copy_from_slice(&md.file_offset.to_ne_bytes());
+    b[24..32].copy_from_slice(&md.next_offset.to_ne_bytes());
+    b[32..36].copy_from_slice(&md.next_len.to_ne_bytes());
+    b[36..40].copy_from_slice(&md.len.to_ne_bytes());
+    b
+}
+
+/// The inverse of [`md_to_bytes`].
+fn md_from_bytes(b: &[u8]) -> rnvme_md {
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    rnvme_md {
+        data: u32_at(0),
+        data_end: u32_at(4),
+        scratch: u32_at(8),
+        hop: u32_at(12),
+        file_offset: u64_at(16),
+        next_offset: u64_at(24),
+        next_len: u32_at(32),
+        len: u32_at(36),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_bytes_round_trip() {
+        let md = rnvme_md {
+            data: 1,
+            data_end: 2,
+            scratch: 3,
+            hop: 4,
+            file_offset: 5,
+            next_offset: 6,
+            next_len: 7,
+            len: 8,
+        };
+        assert_eq!(md_to_bytes(&md).len(), std::mem::size_of::<rnvme_md>());
+        let back = md_from_bytes(&md_to_bytes(&md));
+        assert_eq!((back.hop, back.file_offset, back.next_offset, back.next_len, back.len), (4, 5, 6, 7, 8));
+    }
+}
