@@ -122,7 +122,7 @@ pub struct Detach {
 pub struct ChainRead {
     /// In: the tag from [`Attach`].
     pub tag: u32,
-    /// In: must be 0.
+    /// In: 0 or [`CHAIN_POLLED`].
     pub flags: u32,
     /// In: file offset of the first read.
     pub offset: u64,
@@ -149,6 +149,15 @@ pub struct ChainRead {
     /// Must be 0.
     pub reserved: u32,
 }
+
+/// [`ChainRead::flags`]: submit the chain's reads as polled I/O (`REQ_POLLED`,
+/// on the namespace's poll queues, `nvme.poll_queues=N`) and poll for their
+/// completions instead of sleeping until an interrupt. The storage function
+/// then runs, and the driver resubmits, in the polling task. Without poll
+/// queues the reads complete by interrupt as usual. A polled wait cannot be
+/// interrupted: only the poller completes the reads, and the chain is bounded
+/// by its hop limit and the device's timeout.
+pub const CHAIN_POLLED: u32 = 1;
 
 /// Module-wide counters: `ioctl(fd, IOC_STATS, &mut Stats)`; the same numbers
 /// are in `/sys/kernel/debug/rnvme/`.

@@ -20,11 +20,11 @@ const RNVME_DONE: u32 = kernel::bindings::rnvme_verdict_RNVME_DONE;
 /// Runs the chain `args` asks for on `tag` and fills in the output fields of
 /// `args`, which are valid unless the error is `EINTR` or `EFAULT`.
 pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
-    if args.flags != 0 || args.reserved != 0 || args.scratch_len > MAX_BLOCK {
+    if args.flags & !abi::CHAIN_POLLED != 0 || args.reserved != 0 || args.scratch_len > MAX_BLOCK {
         return Err(EINVAL);
     }
     let scratch_len = args.scratch_len as usize;
-    let io = ChainIo::new(tag.clone())?;
+    let io = ChainIo::new(tag.clone(), args.flags & abi::CHAIN_POLLED != 0)?;
     if scratch_len > 0 {
         UserSlice::new(args.scratch as usize, scratch_len)
             .reader()

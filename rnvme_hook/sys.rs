@@ -13,7 +13,7 @@
 use core::{
     ffi::c_void,
     ptr::{addr_of_mut, NonNull},
-    sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering},
 };
 use kernel::{
     bindings, c_str,
@@ -326,6 +326,10 @@ pub(crate) struct ChainIo {
     done: Opaque<bindings::completion>,
     status: AtomicI32,
     in_flight: AtomicBool,
+    /// Reads are polled ([`abi::CHAIN_POLLED`]).
+    polled: bool,
+    /// The polled bio in flight, with a reference of ours (`bio_get`).
+    polled_bio: AtomicPtr<bindings::bio>,
     scratch: KBox<Block>,
     block: KBox<Block>,
     tag: Arc<Tag>,
@@ -351,14 +355,17 @@ pub(crate) struct Outcome {
 }
 
 impl ChainIo {
-    /// A chain on `tag`, with the tag's function and hop limit.
-    pub(crate) fn new(tag: Arc<Tag>) -> Result<Arc<Self>> {
+    /// A chain on `tag`, with the tag's function and hop limit; `polled`
+    /// selects polled I/O.
+    pub(crate) fn new(tag: Arc<Tag>, polled: bool) -> Result<Arc<Self>> {
         let io = Arc::new(
             Self {
                 chain: Opaque::new(bindings::rnvme_chain::default()),
                 done: Opaque::uninit(),
                 status: AtomicI32::new(0),
                 in_flight: AtomicBool::new(false),
+                polled,
+                polled_bio: AtomicPtr::new(core::ptr::null_mut()),
                 scratch: Block::new_zeroed()?,
                 block: Block::new_zeroed()?,
                 tag,
@@ -448,6 +455,9 @@ impl ChainIo {
         if tagged {
             opf |= 1 << bindings::req_flag_bits___REQ_RNVME;
         }
+        if self.polled {
+            opf |= 1 << bindings::req_flag_bits___REQ_POLLED;
+        }
         let bdev = self.tag.bdev();
         // SAFETY: `bdev` lives as long as the tag's file; `fs_bio_set` is the
         // kernel's shared bio set; with GFP_KERNEL this does not fail, but be
@@ -474,6 +484,11 @@ impl ChainIo {
             (*bio).bi_end_io = Some(end_io);
             let buf: *mut u8 = self.block.0.get().cast();
             bindings::bio_add_virt_nofail(bio, buf.add(buf_offset as usize).cast(), len);
+            if self.polled {
+                // Keep the bio alive for `bio_poll` after it completes.
+                bindings::bio_get(bio);
+                self.polled_bio.store(bio, Ordering::Relaxed);
+            }
             bindings::submit_bio(bio);
         }
         Ok(())
@@ -482,8 +497,20 @@ impl ChainIo {
     /// Waits for the bio submitted last. `EINTR` on a fatal signal (the bio
     /// completes later on its own), the I/O error otherwise.
     fn wait(&self) -> Result {
+        let bio = self.polled_bio.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if !bio.is_null() {
+            // SAFETY: `bio` carries the reference `submit` took, so it stays
+            // valid until our `bio_put`; `done` was initialised by `submit`.
+            // Polling runs the completion (and the hook) in this task.
+            unsafe {
+                while !bindings::try_wait_for_completion(self.done.get()) {
+                    bindings::bio_poll(bio, core::ptr::null_mut(), 0);
+                    bindings::cond_resched();
+                }
+                bindings::bio_put(bio);
+            }
         // SAFETY: `done` was initialised by `submit`.
-        if unsafe { bindings::wait_for_completion_killable(self.done.get()) } != 0 {
+        } else if unsafe { bindings::wait_for_completion_killable(self.done.get()) } != 0 {
             return Err(EINTR);
         }
         match self.status.load(Ordering::Acquire) {

@@ -95,26 +95,41 @@ unpack() {
 	echo "$BASE" >"$DIR/.unpacked"
 }
 
-# Reverse the series applied last time (kept in $APPLIED), newest first.
+# Reverse the patches applied last time (kept in $APPLIED), newest first,
+# down to the longest prefix that is unchanged in the new series: unchanged
+# files keep their timestamps and make rebuilds only what the change touches.
 unapply() {
-	local p
+	local keep=0 p
 	[[ -f $APPLIED/series ]] || return 0
-	while read -r p; do
+	local -a old
+	mapfile -t old <"$APPLIED/series"
+	while ((keep < ${#old[@]} && keep < ${#SERIES[@]})) &&
+		[[ ${old[keep]} == "${SERIES[keep]}" ]] &&
+		cmp -s "$APPLIED/${old[keep]}" "$PATCHES/${SERIES[keep]}"; do
+		keep=$((keep + 1))
+	done
+	for ((i = ${#old[@]} - 1; i >= keep; i--)); do
+		p=${old[i]}
 		log "reverting $p"
 		patch -d "$SRC" -p1 -R --quiet --force --no-backup-if-mismatch \
 			<"$APPLIED/$p" >&2 || return 1
-	done < <(tac "$APPLIED/series")
-	rm -rf "$APPLIED" && mkdir -p "$APPLIED"
+		rm -f "$APPLIED/$p"
+	done
+	printf '%s\n' "${old[@]:0:keep}" | grep -v '^$' >"$APPLIED/series.new" || true
+	mv "$APPLIED/series.new" "$APPLIED/series"
+	KEPT=$keep
 }
 
 prepare_source() {
 	[[ -f $DIR/.key && $(<"$DIR/.key") == "$KEY" ]] && return
 	rm -f "$DIR/.key" "$DIR/.built"
+	KEPT=0
 	if [[ ! -f $DIR/.unpacked ]] || ! unapply; then
 		unpack
+		KEPT=0
 	fi
 	local p
-	for p in "${SERIES[@]}"; do
+	for p in "${SERIES[@]:KEPT}"; do
 		log "applying $p"
 		patch -d "$SRC" -p1 --dry-run --quiet --forward <"$PATCHES/$p" >&2 ||
 			die "patch $p does not apply"

@@ -70,12 +70,39 @@ impl Control {
         scratch: &mut [u8],
         out: Option<&mut [u8]>,
     ) -> Result<ChainOutcome> {
+        self.chain_read_flags(tag, offset, len, scratch, out, 0)
+    }
+
+    /// [`Control::chain_read`] with polled I/O: the reads go to the
+    /// namespace's poll queues and the caller's thread polls for their
+    /// completions, running the function (see `abi::CHAIN_POLLED`).
+    pub fn chain_read_polled(
+        &self,
+        tag: u32,
+        offset: u64,
+        len: u32,
+        scratch: &mut [u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<ChainOutcome> {
+        self.chain_read_flags(tag, offset, len, scratch, out, abi::CHAIN_POLLED)
+    }
+
+    fn chain_read_flags(
+        &self,
+        tag: u32,
+        offset: u64,
+        len: u32,
+        scratch: &mut [u8],
+        out: Option<&mut [u8]>,
+        flags: u32,
+    ) -> Result<ChainOutcome> {
         let (out_ptr, out_len) = match out {
             Some(o) => (o.as_mut_ptr() as u64, o.len() as u32),
             None => (0, 0),
         };
         let mut args = abi::ChainRead {
             tag,
+            flags,
             offset,
             len,
             scratch_len: scratch.len() as u32,
@@ -120,6 +147,11 @@ impl Tag<'_> {
     /// See [`Control::chain_read`].
     pub fn chain_read(&self, offset: u64, len: u32, scratch: &mut [u8], out: Option<&mut [u8]>) -> Result<ChainOutcome> {
         self.control.chain_read(self.id, offset, len, scratch, out)
+    }
+
+    /// See [`Control::chain_read_polled`].
+    pub fn chain_read_polled(&self, offset: u64, len: u32, scratch: &mut [u8], out: Option<&mut [u8]>) -> Result<ChainOutcome> {
+        self.control.chain_read_polled(self.id, offset, len, scratch, out)
     }
 
     /// Detaches now, reporting errors (dropping the tag detaches silently).

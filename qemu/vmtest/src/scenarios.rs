@@ -27,6 +27,7 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("verifier-rejects", verifier_rejects),
     ("test-run", test_run),
     ("chain-correct", chain_correct),
+    ("chain-polled", chain_polled),
     ("split-read", split_read),
     ("hop-limit", hop_limit),
     ("abort", abort),
@@ -118,10 +119,43 @@ fn test_run() -> Result<()> {
 /// fragmented files, on both namespaces: the function's result and the last
 /// block equal a user-space O_DIRECT walk, byte for byte.
 fn chain_correct() -> Result<()> {
+    let (reads, irqs) = chains_match_pread(false)?;
+    println!("ok: {reads} reads, {irqs} NVMe interrupts during the chain reads");
+    // The interrupt count below is a valid witness: here each read raises one.
+    ensure!(irqs * 2 >= reads, "only {irqs} interrupts for {reads} interrupt-driven reads");
+    Ok(())
+}
+
+/// The same, with polled reads on the namespaces' poll queues: the storage
+/// function runs and the driver resubmits from the polling task. Polled
+/// completions raise no interrupt, so the NVMe interrupt counts barely move
+/// while hundreds of reads complete (in interrupt mode each read raises one).
+fn chain_polled() -> Result<()> {
+    let (reads, irqs) = chains_match_pread(true)?;
+    println!("ok: {reads} polled reads, {irqs} NVMe interrupts during the chain reads");
+    ensure!(irqs * 4 < reads, "polled reads raised {irqs} interrupts for {reads} reads");
+    Ok(())
+}
+
+/// Interrupts of the NVMe queue vectors so far, all CPUs.
+fn nvme_interrupts() -> Result<u64> {
+    let text = fs::read_to_string("/proc/interrupts")?;
+    Ok(text
+        .lines()
+        .filter(|l| l.contains("nvme"))
+        .flat_map(|l| l.split_whitespace().skip(1).map_while(|w| w.parse::<u64>().ok()))
+        .sum())
+}
+
+/// Runs the chain matrix; returns the number of reads done and the NVMe
+/// interrupts counted during the chain reads themselves.
+fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
     let mut driver_hops = 0;
     let mut cases = 0;
+    let mut reads = 0;
+    let mut irqs = 0;
     for (mount, lba) in MOUNTS {
         for bs in [512u32, 4096] {
             if bs < lba {
@@ -166,13 +200,20 @@ fn chain_correct() -> Result<()> {
                     }
                     let mut scratch = vec![0u8; ChainResult::SIZE];
                     let mut last = vec![0u8; 4096];
-                    let out = tag.chain_read(file.start, bs, &mut scratch, Some(&mut last))?;
+                    let irqs_before = nvme_interrupts()?;
+                    let out = if polled {
+                        tag.chain_read_polled(file.start, bs, &mut scratch, Some(&mut last))?
+                    } else {
+                        tag.chain_read(file.start, bs, &mut scratch, Some(&mut last))?
+                    };
+                    irqs += nvme_interrupts()? - irqs_before;
                     let got = ChainResult::from_scratch(&scratch);
                     ensure!(got == reference, "{}: kernel {got:?} != pread {reference:?}", path.display());
                     ensure!(out.verdict == Verdict::Done && out.hops == hops, "{out:?}");
                     let want_last = files::pread_direct(&path, out.last_offset, out.last_len as usize)?;
                     ensure!(last[..out.last_len as usize] == want_last[..], "last block differs");
                     driver_hops += out.driver_hops;
+                    reads += u64::from(out.hops);
                     cases += 1;
                     println!(
                         "ok: {mount} {bs} B x {hops} hops, {} extents: {} reads in the driver",
@@ -191,8 +232,8 @@ fn chain_correct() -> Result<()> {
     // Every chain with more than one hop could be resubmitted in the driver;
     // if none was, the hook is not doing its job.
     ensure!(driver_hops > 0, "no read was resubmitted by the driver");
-    println!("ok: {cases} chains, {driver_hops} reads resubmitted in the driver");
-    Ok(())
+    println!("ok: {cases} chains, {reads} reads, {driver_hops} resubmitted in the driver");
+    Ok((reads, irqs))
 }
 
 /// A 4 KiB read at a 2 KiB offset over two blocks that are not contiguous on
