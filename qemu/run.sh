@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the rnvme kernel in QEMU with two emulated NVMe namespaces (512 B and
-# 4 KiB logical blocks, each with a fresh ext4 file system).
+# Boot the rnvme kernel in QEMU with three emulated NVMe namespaces, each
+# with a fresh ext4 file system: 512 B and 4 KiB logical blocks, and a 512 B
+# one whose ext4 sits in a partition starting at 1 MiB.
 #
 #   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
 #                       "N passed, 0 failed" and the kernel logged no oops/BUG
@@ -66,6 +67,7 @@ OUT=$BUILD/vm-out
 rm -rf "$OUT" && mkdir -p "$OUT"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 512 rnvme512
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 512 rnvme4k
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
 
 # shellcheck disable=SC2046
 ARGS=(
@@ -75,6 +77,8 @@ ARGS=(
 	-device "nvme,serial=rnvme512,drive=nvm512"
 	-drive "file=$BUILD/nvme4k.img,if=none,id=nvm4k,format=raw"
 	-device "nvme,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
+	-drive "file=$BUILD/nvmepart.img,if=none,id=nvmpart,format=raw"
+	-device "nvme,serial=rnvmepart,drive=nvmpart"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 )
 

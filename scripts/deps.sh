@@ -13,7 +13,7 @@ PACKAGES=(
 	flex bison bc libelf-dev libssl-dev clang lld libclang-dev dwarves kmod
 	rsync cpio xz-utils patch make
 	# Guest image and VM.
-	busybox-static e2fsprogs qemu-system-x86
+	busybox-static e2fsprogs fdisk qemu-system-x86
 	# libbpf-rs / libbpf-cargo (libbpf-sys builds its bundled libbpf).
 	zlib1g-dev pkg-config build-essential
 )

@@ -38,4 +38,5 @@ unload_module() {
 mount_nvme() {
 	grep -q " /mnt/nvme " /proc/mounts || mount -t ext4 /dev/rnvme512 /mnt/nvme
 	grep -q " /mnt/nvme4k " /proc/mounts || mount -t ext4 /dev/rnvme4k /mnt/nvme4k
+	grep -q " /mnt/part " /proc/mounts || mount -t ext4 "$(readlink /dev/rnvmepart)p1" /mnt/part
 }

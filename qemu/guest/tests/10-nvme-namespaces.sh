@@ -12,3 +12,8 @@ echo "rnvme4k -> $(readlink /dev/rnvme4k): $(lbs rnvme4k) B LBA"
 [ "$(lbs rnvme4k)" = 4096 ] || fail "rnvme4k logical block size $(lbs rnvme4k)"
 dmesg | grep -E 'nvme nvme[01]: [0-9]+/[0-9]+/[1-9][0-9]* default/read/poll queues' ||
 	fail "no poll queue"
+# The third namespace holds ext4 in a partition 1 MiB (2048 sectors) in.
+part=$(basename $(readlink /dev/rnvmepart))
+start=$(cat /sys/block/$part/${part}p1/start)
+echo "rnvmepart -> $part: partition 1 starts at sector $start"
+[ "$start" = 2048 ] || fail "partition starts at $start"

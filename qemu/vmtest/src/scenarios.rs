@@ -37,6 +37,7 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("foreign-tag", foreign_tag),
     ("detach-under-load", detach_under_load),
     ("counters", counters),
+    ("kill-under-load", kill_under_load),
 ];
 
 fn fixture(name: &str) -> Result<StorageFunction> {
@@ -613,3 +614,74 @@ fn counters() -> Result<()> {
     Ok(())
 }
 
+
+/// Helper process for [`kill_under_load`]: attaches `args[0]` and runs the
+/// chain at `args[1]` (4 KiB blocks) until killed; `args[2]` == "polled"
+/// selects polled reads.
+pub fn chain_loop(args: &[String]) -> ExitCode {
+    let run = || -> Result<()> {
+        let path = Path::new(args.first().context("path")?);
+        let start: u64 = args.get(1).context("start")?.parse()?;
+        let polled = args.get(2).is_some_and(|a| a == "polled");
+        let control = Control::open(DEFAULT_DEVICE)?;
+        let f = StorageFunction::builtin("chain")?;
+        let fd = files::open_ro(path)?;
+        let tag = control.attach(&fd, &f, 0)?;
+        println!("looping");
+        loop {
+            let mut scratch = vec![0u8; ChainResult::SIZE];
+            if polled {
+                tag.chain_read_polled(start, 4096, &mut scratch, None)?;
+            } else {
+                tag.chain_read(start, 4096, &mut scratch, None)?;
+            }
+        }
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("chain-loop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Processes killed (SIGKILL) in the middle of chains, interrupt-driven and
+/// polled: their tags go away once their last read completes, the file's
+/// writers are allowed again, other chains are unaffected, and no tag leaks.
+fn kill_under_load() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let spec = ChainSpec { hops: 31, block_size: 4096, file_blocks: 64, seed: 31 };
+    let file = chain::build(&spec);
+    let path = files::fresh("/mnt/nvme", "killed");
+    files::write_contiguous(&path, &file.bytes)?;
+    let tags_before = control.stats()?.tags;
+    let exe = std::env::current_exe()?;
+    for round in 0..6u64 {
+        let mode = if round % 2 == 1 { "polled" } else { "irq" };
+        let mut child = Command::new(&exe)
+            .args(["chain-loop", path.to_str().unwrap(), &file.start.to_string(), mode])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        // Wait until it is looping, then let it run a little.
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)?;
+        ensure!(line.trim() == "looping", "child said {line:?}");
+        thread::sleep(Duration::from_millis(30 + 40 * round));
+        let chains_before_kill = control.stats()?.chains;
+        child.kill()?;
+        let status = child.wait()?;
+        ensure!(status.code().is_none(), "child exited by itself: {status}");
+        // Its tag ends when its last read has completed.
+        let mut waited = 0;
+        while control.stats()?.tags != tags_before {
+            ensure!(waited < 200, "tag of a killed process still alive after 2 s");
+            thread::sleep(Duration::from_millis(10));
+            waited += 1;
+        }
+        OpenOptions::new().write(true).open(&path).context("writable after the killed tag ended")?;
+        println!("ok: round {round} ({mode}): killed after {} chains in all, tag released", chains_before_kill);
+    }
+    fs::remove_file(&path)?;
+    Ok(())
+}
