@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         }
         Some("try-tag") => scenarios::try_foreign_tag(&args[2..]),
         Some("chain-loop") => scenarios::chain_loop(&args[2..]),
+        Some("unprivileged") => scenarios::unprivileged(),
         _ => {
             eprintln!("usage: rnvme-vmtest list | run NAME");
             ExitCode::from(2)

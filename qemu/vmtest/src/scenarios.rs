@@ -685,3 +685,27 @@ fn kill_under_load() -> Result<()> {
     fs::remove_file(&path)?;
     Ok(())
 }
+
+/// Run as an unprivileged user (see `qemu/guest/tests/70-unprivileged.sh`):
+/// loading a storage function is refused with EPERM.
+pub fn unprivileged() -> ExitCode {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string));
+    if euid.as_deref() != Some("1000") {
+        println!("FAIL: run this as an unprivileged user");
+        return ExitCode::FAILURE;
+    }
+    match StorageFunction::builtin("chain") {
+        Err(Error::Load { cause, .. }) if cause.contains("Operation not permitted") || cause.contains("EPERM") => {
+            println!("ok: loading without CAP_BPF refused: {cause}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            println!("FAIL: unprivileged load gave {other:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
