@@ -7,14 +7,17 @@
 //!   into `OUT_DIR/include/`, so neither the BPF programs nor this crate need
 //!   a kernel tree, and bindgen turns it into Rust (`OUT_DIR/uapi.rs`).
 //! - `bpf/*.bpf.c` (built-in functions) and `bpf/tests/*.bpf.c` (fixtures)
-//!   are compiled with `clang -target bpf` into `OUT_DIR`, and listed in
-//!   `OUT_DIR/functions.rs` for `include_bytes!`.
+//!   are compiled by libbpf-cargo's `SkeletonBuilder` into `OUT_DIR`; each
+//!   built-in also gets a skeleton (`OUT_DIR/<name>.skel.rs`, listed in
+//!   `skeletons.rs`); the fixtures are listed in `functions.rs` for
+//!   `include_bytes!`.
 
 use std::{
     env, fs,
     path::{Path, PathBuf},
-    process::Command,
 };
+
+use libbpf_cargo::SkeletonBuilder;
 
 const UAPI_PATH: &str = "include/uapi/linux/rnvme.h";
 
@@ -39,14 +42,22 @@ fn main() {
         .unwrap();
 
     let bpf = root.join("bpf");
+    let clang_args = [
+        format!("-I{}", include.display()),
+        format!("-I{}", bpf.join("include").display()),
+        // Debian's <linux/types.h> needs <asm/types.h> from the multiarch dir.
+        "-idirafter/usr/include/x86_64-linux-gnu".to_string(),
+        "-Wall".to_string(),
+        "-Werror".to_string(),
+    ];
     let mut functions = String::new();
+    let mut skels = String::new();
     for (dir, list) in [(bpf.clone(), "BUILTIN"), (bpf.join("tests"), "FIXTURES")] {
         let objs = out.join("bpf").join(list.to_lowercase());
         fs::create_dir_all(&objs).unwrap();
         if list == "FIXTURES" {
-            functions += "#[cfg(feature = \"test-fixtures\")]\n";
+            functions += "pub(crate) const FIXTURES: &[(&str, &[u8])] = &[\n";
         }
-        functions += &format!("pub(crate) const {list}: &[(&str, &[u8])] = &[\n");
         let mut sources: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -56,12 +67,22 @@ fn main() {
         for src in sources {
             let name = src.file_name().unwrap().to_str().unwrap().trim_end_matches(".bpf.c");
             let obj = objs.join(format!("{name}.bpf.o"));
-            compile_bpf(&src, &obj, &[&include, &bpf.join("include")]);
-            functions += &format!("    ({name:?}, include_bytes!({:?})),\n", obj);
+            let mut builder = SkeletonBuilder::new();
+            builder.source(&src).obj(&obj).clang_args(&clang_args);
+            if list == "BUILTIN" {
+                // A typed skeleton per built-in function.
+                let skel = out.join(format!("{name}.skel.rs"));
+                builder.build_and_generate(&skel).unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
+                skels += &format!("pub(crate) mod {name} {{\n    include!({skel:?});\n}}\n");
+            } else {
+                builder.build().unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
+                functions += &format!("    ({name:?}, include_bytes!({obj:?})),\n");
+            }
         }
-        functions += "];\n";
     }
+    functions += "];\n";
     fs::write(out.join("functions.rs"), functions).unwrap();
+    fs::write(out.join("skeletons.rs"), skels).unwrap();
 
     println!("cargo:rerun-if-changed={}", bpf.display());
     println!("cargo:rerun-if-changed={}", bpf.join("tests").display());
@@ -95,17 +116,4 @@ fn extract_uapi(patches: &Path) -> String {
         return header;
     }
     panic!("no patch in kernel-patches/series creates {UAPI_PATH}");
-}
-
-fn compile_bpf(src: &Path, obj: &Path, includes: &[&Path]) {
-    let mut cmd = Command::new("clang");
-    cmd.args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]);
-    for i in includes {
-        cmd.arg("-I").arg(i);
-    }
-    // Debian's <linux/types.h> needs <asm/types.h> from the multiarch dir.
-    cmd.arg("-idirafter").arg("/usr/include/x86_64-linux-gnu");
-    cmd.arg("-c").arg(src).arg("-o").arg(obj);
-    let status = cmd.status().expect("clang (run scripts/deps.sh)");
-    assert!(status.success(), "clang failed on {}", src.display());
 }

@@ -3,24 +3,60 @@
 //! Loading storage functions and running them without I/O.
 
 use std::{
+    mem::MaybeUninit,
     os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::Path,
 };
 
-use libbpf_rs::{Object, ObjectBuilder};
+use libbpf_rs::{
+    skel::{OpenSkel, SkelBuilder},
+    ObjectBuilder,
+};
 
 use crate::{
-    objects, sys,
+    skeletons, sys,
     uapi::{rnvme_md, Verdict, RNVME_SCRATCH_SIZE},
     Error, Result,
 };
 
-/// A loaded storage function (a `BPF_PROG_TYPE_RNVME` program).
+/// A loaded storage function (a `BPF_PROG_TYPE_RNVME` program). It stays
+/// loaded while this lives (and while a tag or a pin refers to it).
 #[derive(Debug)]
 pub struct StorageFunction {
     name: String,
     fd: OwnedFd,
-    _object: Object,
+}
+
+/// Loads the built-in function whose skeleton module, builder and program
+/// are given, as a storage function.
+macro_rules! load_skeleton {
+    ($module:ident, $builder:ident, $prog:ident) => {{
+        let load = |cause: String| Error::Load {
+            name: stringify!($module).to_string(),
+            cause,
+        };
+        let mut storage = MaybeUninit::uninit();
+        let mut open = skeletons::$module::$builder::default()
+            .open(&mut storage)
+            .map_err(|e| load(e.to_string()))?;
+        sys::set_storage_function_type(&mut open.progs.$prog).map_err(|e| load(e.to_string()))?;
+        let skel = open.load().map_err(|e| load(e.to_string()))?;
+        let fd = skel.progs.$prog.as_fd().try_clone_to_owned().map_err(|e| load(e.to_string()))?;
+        Ok::<_, Error>(fd)
+    }};
+}
+
+/// The built-in functions: `bpf/<name>.bpf.c`, loaded through their
+/// libbpf-cargo skeletons.
+const BUILTIN: &[(&str, fn() -> Result<OwnedFd>)] = &[
+    ("bptree", || load_skeleton!(bptree, BptreeSkelBuilder, bptree)),
+    ("chain", || load_skeleton!(chain, ChainSkelBuilder, chain)),
+    ("scan", || load_skeleton!(scan, ScanSkelBuilder, scan)),
+];
+
+/// The names of the built-in storage functions.
+pub fn builtin_functions() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(name, _)| *name)
 }
 
 /// The result of running a function on a block with `BPF_PROG_TEST_RUN`.
@@ -66,17 +102,19 @@ impl StorageFunction {
         Ok(Self {
             name: name.to_string(),
             fd,
-            _object: object,
         })
     }
 
-    /// Loads the built-in function `name` (see [`crate::builtin_functions`]).
+    /// Loads the built-in function `name` (see [`builtin_functions`]).
     pub fn builtin(name: &str) -> Result<Self> {
-        let (_, object) = objects::BUILTIN
+        let (_, load) = BUILTIN
             .iter()
             .find(|(n, _)| *n == name)
             .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
-        Self::from_object(name, object)
+        Ok(Self {
+            name: name.to_string(),
+            fd: load()?,
+        })
     }
 
     /// Loads the storage function in BPF object file `path`.

@@ -24,17 +24,17 @@ mod tag;
 
 pub use control::{bpf_probe, BpfSupport, Control, DEFAULT_DEVICE};
 pub use error::{Error, Result};
-pub use function::{StorageFunction, TestRun};
+pub use function::{builtin_functions, StorageFunction, TestRun};
 pub use tag::{ChainOutcome, Tag};
 pub use uapi::Verdict;
 
+#[cfg(feature = "test-fixtures")]
 mod objects {
     include!(concat!(env!("OUT_DIR"), "/functions.rs"));
 }
 
-/// The built-in storage functions, by name.
-pub fn builtin_functions() -> impl Iterator<Item = &'static str> {
-    objects::BUILTIN.iter().map(|(name, _)| *name)
+mod skeletons {
+    include!(concat!(env!("OUT_DIR"), "/skeletons.rs"));
 }
 
 /// The fixture programs of `bpf/tests/` (for the in-VM tests).

@@ -8,7 +8,11 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd},
 };
 
-use crate::{abi, sys, Control, Error, Result, StorageFunction, Verdict};
+use crate::{
+    abi,
+    format::{bptree, records},
+    sys, Control, Error, Result, StorageFunction, Verdict,
+};
 
 /// A file tagged with a storage function through a [`Control`]. Detaches on
 /// drop. While it lives, the file cannot be written, truncated or otherwise
@@ -18,6 +22,7 @@ pub struct Tag<'c> {
     control: &'c Control,
     id: u32,
     extents: u32,
+    max_hops: u32,
 }
 
 /// How a successful chain read ended.
@@ -56,6 +61,7 @@ impl Control {
             control: self,
             id: args.tag,
             extents: args.extents,
+            max_hops: if max_hops == 0 { abi::DEFAULT_MAX_HOPS } else { max_hops },
         })
     }
 
@@ -152,6 +158,37 @@ impl Tag<'_> {
     /// See [`Control::chain_read_polled`].
     pub fn chain_read_polled(&self, offset: u64, len: u32, scratch: &mut [u8], out: Option<&mut [u8]>) -> Result<ChainOutcome> {
         self.control.chain_read_polled(self.id, offset, len, scratch, out)
+    }
+
+    /// Reads per chain at most.
+    pub fn max_hops(&self) -> u32 {
+        self.max_hops
+    }
+
+    /// Looks `key` up in the B+-tree `sup` describes (the file must be
+    /// tagged with the `bptree` function).
+    pub fn lookup(&self, sup: &bptree::Super, key: u64, polled: bool) -> Result<(bptree::Found, ChainOutcome)> {
+        let mut scratch = bptree::query(key);
+        let read = if polled { Control::chain_read_polled } else { Control::chain_read };
+        let out = read(self.control, self.id, sup.root, sup.node_size, &mut scratch, None)?;
+        Ok((bptree::parse_query(&scratch), out))
+    }
+
+    /// Aggregates the records with keys `lo..=hi` in blocks `start..end` of
+    /// a record file (tagged with the `scan` function), in chains of at most
+    /// [`Tag::max_hops`] blocks; only the aggregate leaves the kernel.
+    pub fn scan(&self, block_size: u32, start: u64, end: u64, lo: u64, hi: u64) -> Result<records::Aggregate> {
+        let mut total = records::Aggregate::default();
+        let step = u64::from(block_size) * u64::from(self.max_hops);
+        let mut at = start;
+        while at < end {
+            let part_end = end.min(at + step);
+            let mut scratch = records::query(lo, hi, part_end);
+            self.chain_read(at, block_size, &mut scratch, None)?;
+            total.merge(&records::parse_query(&scratch));
+            at = part_end;
+        }
+        Ok(total)
     }
 
     /// Detaches now, reporting errors (dropping the tag detaches silently).

@@ -4,6 +4,8 @@
 //! The layout is `bpf/include/chain_format.h`: a 32-byte little-endian
 //! header per block (magic, next offset, value, index, next length).
 
+use super::Rng;
+
 /// `"RNVMECHN"` as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNVMECHN");
 /// `next` of the last block.
@@ -58,27 +60,6 @@ impl ChainResult {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so files are reproducible
-/// from their seed without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Builds the chain file `spec` describes: the chain's blocks at shuffled
 /// positions, filler blocks (never carrying the magic) elsewhere.
 pub fn build(spec: &ChainSpec) -> ChainFile {
@@ -87,10 +68,7 @@ pub fn build(spec: &ChainSpec) -> ChainFile {
     let bs = spec.block_size as usize;
     let mut rng = Rng::new(spec.seed);
     let mut slots: Vec<u64> = (0..u64::from(spec.file_blocks)).collect();
-    for i in (1..slots.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        slots.swap(i, j);
-    }
+    rng.shuffle(&mut slots);
     let mut bytes = vec![0u8; bs * spec.file_blocks as usize];
     for (i, b) in bytes.chunks_mut(8).enumerate() {
         b.copy_from_slice(&(0x5a5a_0000_0000_0000 | i as u64).to_le_bytes());
