@@ -58,7 +58,16 @@ userspace:
 test-host:
 	cargo test --release --workspace
 
-initramfs: module userspace
+# The example functions of bpf/examples/, built the way bpf/README.md tells a
+# user to, for the VM's CLI tests.
+EXAMPLES := $(patsubst bpf/examples/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(wildcard bpf/examples/*.bpf.c))
+
+$(BUILD)/bpf/%.bpf.o: bpf/examples/%.bpf.c userspace
+	target/release/rnvme headers --out $(BUILD)/bpf/include >/dev/null
+	clang -target bpf -O2 -g -Wall -I$(BUILD)/bpf/include \
+		-idirafter /usr/include/x86_64-linux-gnu -c $< -o $@
+
+initramfs: module userspace $(EXAMPLES)
 	qemu/mkinitramfs.sh $(INITRAMFS) $(MODULE) $(GUEST_BINS)
 
 test-vm: initramfs

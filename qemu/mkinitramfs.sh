@@ -30,6 +30,9 @@ for bin in "$@"; do
 done
 
 cp "$MODULE" "$STAGE/rnvme/"
+# Storage functions built from bpf/examples/ (see the Makefile).
+mkdir -p "$STAGE/rnvme/bpf"
+cp "$(dirname "$OUT")"/bpf/*.bpf.o "$STAGE/rnvme/bpf/" 2>/dev/null || true
 cp "$QEMU_DIR/guest/init" "$STAGE/init"
 cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$STAGE/rnvme/"
 cp -r "$QEMU_DIR/guest/tests" "$STAGE/rnvme/tests"

@@ -40,3 +40,22 @@ mount_nvme() {
 	grep -q " /mnt/nvme4k " /proc/mounts || mount -t ext4 /dev/rnvme4k /mnt/nvme4k
 	grep -q " /mnt/part " /proc/mounts || mount -t ext4 "$(readlink /dev/rnvmepart)p1" /mnt/part
 }
+
+# expect_cli_error PATTERN CMD...: CMD must fail (exit 1, not a clap usage
+# error or a crash), print one line on stderr starting with "rnvme: " that
+# matches PATTERN, and not panic.
+expect_cli_error() {
+	pattern=$1
+	shift
+	if "$@" >/tmp/cli.out 2>/tmp/cli.err; then
+		fail "succeeded: $*"
+	else
+		code=$?
+	fi
+	cat /tmp/cli.err
+	[ "$code" = 1 ] || fail "exit code $code: $*"
+	[ "$(wc -l </tmp/cli.err)" = 1 ] || fail "not one line: $*"
+	grep -q '^rnvme: ' /tmp/cli.err || fail "no 'rnvme:' prefix: $*"
+	grep -qE "$pattern" /tmp/cli.err || fail "'$*' did not say /$pattern/"
+	! grep -q panicked /tmp/cli.err || fail "panic: $*"
+}

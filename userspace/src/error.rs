@@ -20,7 +20,7 @@ pub enum Error {
     Open { path: PathBuf, cause: io::Error },
 
     /// An ioctl was refused by the module.
-    #[error("{what} failed: {cause}")]
+    #[error("{what} failed: {cause}{}", hint(what, cause))]
     Ioctl {
         what: &'static str,
         cause: io::Error,
@@ -35,8 +35,12 @@ pub enum Error {
     #[error("no built-in storage function {0:?} (see `rnvme load --help`)")]
     UnknownFunction(String),
 
+    /// Pinning, or opening a pinned function, failed.
+    #[error("{}: {cause} (is a BPF file system mounted there? mount -t bpf bpf /sys/fs/bpf)", path.display())]
+    Pin { path: PathBuf, cause: io::Error },
+
     /// A chain read ended with an error after `hops` reads.
-    #[error("chain read failed after {hops} reads: {cause}")]
+    #[error("chain read failed after {hops} reads: {cause}{}", hint("chain read", cause))]
     Chain { hops: u32, cause: io::Error },
 
     /// The loaded module speaks an ABI this library does not.
@@ -51,8 +55,31 @@ impl Error {
             Error::NoModule { cause, .. }
             | Error::Open { cause, .. }
             | Error::Ioctl { cause, .. }
-            | Error::Chain { cause, .. } => cause.raw_os_error(),
+            | Error::Chain { cause, .. }
+            | Error::Pin { cause, .. } => cause.raw_os_error(),
             Error::Load { .. } | Error::UnknownFunction(_) | Error::AbiMismatch { .. } => None,
         }
+    }
+}
+
+/// What to do about an errno of the module, by operation.
+fn hint(what: &str, cause: &io::Error) -> &'static str {
+    match (what, cause.raw_os_error().unwrap_or(0)) {
+        ("attach", libc::EBADF) => " (the file must be open for reading)",
+        ("attach", libc::EINVAL) => " (give a regular file and a storage function)",
+        ("attach", libc::EOPNOTSUPP) => " (the file must be on ext4)",
+        ("attach", libc::ENODEV) => " (the file system must be on an NVMe namespace of the nvme-pci driver)",
+        ("attach", libc::ETXTBSY) => " (the file is open for writing somewhere: close the writers first)",
+        ("attach", libc::ENOSPC) => " (64 tags per open control device)",
+        ("chain read", libc::ENXIO) => " (a read reaches past the end of the file)",
+        ("chain read", libc::ENODATA) => " (a read touches a hole or an unwritten extent)",
+        ("chain read", libc::EINVAL) => {
+            " (offsets and lengths must be multiples of the device's logical block size, lengths 1..=4096)"
+        }
+        ("chain read", libc::ECANCELED) => " (the storage function aborted the chain)",
+        ("chain read", libc::ELOOP) => " (the chain reached its hop limit; attach with a larger max_hops)",
+        ("chain read", libc::EIO) => " (the device failed a read)",
+        ("chain read", libc::ENOENT) => " (no such tag on this control device)",
+        _ => "",
     }
 }

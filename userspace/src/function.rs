@@ -8,9 +8,11 @@ use std::{
     path::Path,
 };
 
+use std::sync::Mutex;
+
 use libbpf_rs::{
     skel::{OpenSkel, SkelBuilder},
-    ObjectBuilder,
+    ObjectBuilder, PrintLevel,
 };
 
 use crate::{
@@ -25,6 +27,61 @@ use crate::{
 pub struct StorageFunction {
     name: String,
     fd: OwnedFd,
+}
+
+/// libbpf's messages (warnings and the verifier log) during the current
+/// load, instead of on standard error. Loads are serialised by this lock.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn collect_libbpf_log(level: PrintLevel, msg: String) {
+    if level != PrintLevel::Debug {
+        if let Ok(mut log) = LIBBPF_LOG.lock() {
+            log.extend(msg.lines().map(str::to_string));
+        }
+    }
+}
+
+/// Runs `f` (a load) with libbpf's log collected; on error, the cause gets
+/// the log's most telling line: the verifier's reason, or libbpf's last word.
+fn with_libbpf_log<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static LOADING: Mutex<()> = Mutex::new(());
+    let _serial = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+    LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    libbpf_rs::set_print(Some((PrintLevel::Warn, collect_libbpf_log)));
+    let r = f();
+    libbpf_rs::set_print(None);
+    let log = std::mem::take(&mut *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    r.map_err(|e| match e {
+        Error::Load { name, cause } => match telling_line(&log) {
+            Some(line) => Error::Load {
+                name,
+                cause: format!("{cause}: {line}"),
+            },
+            None => Error::Load { name, cause },
+        },
+        other => other,
+    })
+}
+
+/// The verifier's reason (the last line of its log before the statistics),
+/// else libbpf's last message.
+fn telling_line(log: &[String]) -> Option<String> {
+    let verifier = log
+        .iter()
+        .skip_while(|l| !l.contains("-- BEGIN PROG LOAD LOG --"))
+        .skip(1)
+        .take_while(|l| !l.contains("-- END PROG LOAD LOG --"))
+        .filter(|l| {
+            let l = l.trim();
+            !l.is_empty()
+                && !l.starts_with("processed ")
+                && !l.starts_with("verification time")
+                && !l.starts_with("stack depth")
+        })
+        .last();
+    verifier
+        .or_else(|| log.iter().rev().find(|l| !l.trim().is_empty()))
+        .map(|l| l.trim().trim_start_matches("libbpf: ").to_string())
 }
 
 /// Loads the built-in function whose skeleton module, builder and program
@@ -76,6 +133,10 @@ impl StorageFunction {
     /// Loads the one program of BPF object `object` as a storage function.
     /// A function the verifier refuses is an [`Error::Load`].
     pub fn from_object(name: &str, object: &[u8]) -> Result<Self> {
+        with_libbpf_log(|| Self::load_object(name, object))
+    }
+
+    fn load_object(name: &str, object: &[u8]) -> Result<Self> {
         let load = |cause: String| Error::Load {
             name: name.to_string(),
             cause,
@@ -113,7 +174,7 @@ impl StorageFunction {
             .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
         Ok(Self {
             name: name.to_string(),
-            fd: load()?,
+            fd: with_libbpf_log(load)?,
         })
     }
 
@@ -125,6 +186,28 @@ impl StorageFunction {
             cause: e.to_string(),
         })?;
         Self::from_object(&name, &object)
+    }
+
+    /// Opens the function pinned at `path` (see [`StorageFunction::pin`]).
+    /// The module checks that it is a storage function when it is attached.
+    pub fn from_pinned(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Load {
+            name: name.clone(),
+            cause: "path contains a NUL byte".into(),
+        })?;
+        let fd = sys::pinned(&c).map_err(|cause| Error::Pin { path: path.to_path_buf(), cause })?;
+        Ok(Self { name, fd })
+    }
+
+    /// Pins the function at `path` in a BPF file system (bpffs), so that it
+    /// stays loaded after this process and can be attached by path.
+    pub fn pin(&self, path: &Path) -> Result<()> {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Pin {
+            path: path.to_path_buf(),
+            cause: std::io::Error::from_raw_os_error(libc::EINVAL),
+        })?;
+        sys::pin(self.fd.as_fd(), &c).map_err(|cause| Error::Pin { path: path.to_path_buf(), cause })
     }
 
     /// The function's name (built-in name or object path).
@@ -206,6 +289,25 @@ fn md_from_bytes(b: &[u8]) -> rnvme_md {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verifiers_reason_is_the_telling_line() {
+        let log: Vec<String> = [
+            "libbpf: prog 'x': BPF program load failed: Permission denied",
+            "libbpf: prog 'x': -- BEGIN PROG LOAD LOG --",
+            "0: (61) r2 = *(u32 *)(r1 +0)",
+            "invalid access to packet, off=64 size=8, R2(id=0,off=64,r=0)",
+            "processed 4 insns (limit 1000000) max_states_per_insn 0",
+            "-- END PROG LOAD LOG --",
+            "libbpf: failed to load object 'x'",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(telling_line(&log).unwrap(), "invalid access to packet, off=64 size=8, R2(id=0,off=64,r=0)");
+        let log = vec!["libbpf: elf: 'x' is not a proper ELF object".to_string()];
+        assert_eq!(telling_line(&log).unwrap(), "elf: 'x' is not a proper ELF object");
+        assert_eq!(telling_line(&[]), None);
+    }
 
     #[test]
     fn context_bytes_round_trip() {

@@ -37,6 +37,17 @@ mod skeletons {
     include!(concat!(env!("OUT_DIR"), "/skeletons.rs"));
 }
 
+/// The headers a storage function is compiled against, as (relative path,
+/// contents): `linux/rnvme.h` (the kernel's UAPI, taken from the patch
+/// series at build time) and `rnvme_bpf.h`. Write them to a directory and
+/// pass it to clang with `-I`.
+pub fn headers() -> [(&'static str, &'static str); 2] {
+    [
+        ("linux/rnvme.h", include_str!(concat!(env!("OUT_DIR"), "/include/linux/rnvme.h"))),
+        ("rnvme_bpf.h", include_str!("../../bpf/include/rnvme_bpf.h")),
+    ]
+}
+
 /// The fixture programs of `bpf/tests/` (for the in-VM tests).
 #[cfg(feature = "test-fixtures")]
 pub fn fixture(name: &str) -> Option<&'static [u8]> {

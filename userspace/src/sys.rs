@@ -61,6 +61,28 @@ pub(crate) fn ioc_stats(fd: &impl AsRawFd) -> io::Result<abi::Stats> {
     Ok(stats)
 }
 
+/// Pins program `fd` at `path` in a BPF file system.
+pub(crate) fn pin(fd: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid C string for the duration of the call.
+    let ret = unsafe { libbpf_sys::bpf_obj_pin(fd.as_raw_fd(), path.as_ptr()) };
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret));
+    }
+    Ok(())
+}
+
+/// Opens the BPF object pinned at `path`.
+pub(crate) fn pinned(path: &std::ffi::CStr) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `path` is a valid C string for the duration of the call.
+    let fd = unsafe { libbpf_sys::bpf_obj_get(path.as_ptr()) };
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: `bpf_obj_get` returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// Makes an opened (not yet loaded) program a storage function.
 pub(crate) fn set_storage_function_type(prog: &mut OpenProgramMut<'_>) -> io::Result<()> {
     // SAFETY: The pointer is the live `bpf_program` of `prog`, which is not

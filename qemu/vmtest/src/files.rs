@@ -4,12 +4,12 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::Write,
     os::unix::fs::{FileExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
+use rnvme::format::{write_file, Layout};
 
 /// The file systems: (mount point, logical block size of the namespace).
 /// `/mnt/part` is in a partition starting 1 MiB into its namespace.
@@ -45,39 +45,15 @@ pub fn fresh(mount: &str, name: &str) -> PathBuf {
     p
 }
 
-/// Writes `bytes` to a new file, flushed to disk.
+/// Writes `bytes` to a new file, flushed, in one extent if it can.
 pub fn write_contiguous(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).with_context(|| format!("create {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    write_file(path, bytes, Layout::Contiguous).with_context(|| format!("write {}", path.display()))
 }
 
-/// Writes `bytes` (a multiple of 4 KiB) to a new file fragmented on purpose:
-/// each 4 KiB block is written with O_DIRECT|O_SYNC, alternating with a block
-/// of a spacer file, so the allocator interleaves the two. Returns the
-/// spacer's path (the caller may delete it).
-pub fn write_fragmented(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    ensure!(bytes.len() % 4096 == 0, "fragmented files are whole 4 KiB blocks");
-    let spacer = path.with_extension("spacer");
-    let open = |p: &Path| {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT | libc::O_SYNC)
-            .open(p)
-            .with_context(|| format!("open {}", p.display()))
-    };
-    let (f, s) = (open(path)?, open(&spacer)?);
-    let mut buf = Aligned::new(4096);
-    for (i, block) in bytes.chunks(4096).enumerate() {
-        buf.as_mut_slice().copy_from_slice(block);
-        f.write_all_at(buf.as_slice(), (i * 4096) as u64)?;
-        buf.as_mut_slice().fill(0xee);
-        s.write_all_at(buf.as_slice(), (i * 4096) as u64)?;
-    }
-    Ok(spacer)
+/// Writes `bytes` to a new file fragmented on purpose (see
+/// [`rnvme::format::Layout::Fragmented`]).
+pub fn write_fragmented(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, Layout::Fragmented).with_context(|| format!("write {}", path.display()))
 }
 
 /// Reads `len` bytes at `offset` of `path` with O_DIRECT: the user-space

@@ -179,12 +179,11 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                     };
                     let file = chain::build(&spec);
                     let path = files::fresh(mount, &format!("chain-{bs}-{hops}-{fragmented}"));
-                    let spacer = if fragmented {
-                        Some(files::write_fragmented(&path, &file.bytes)?)
+                    if fragmented {
+                        files::write_fragmented(&path, &file.bytes)?;
                     } else {
                         files::write_contiguous(&path, &file.bytes)?;
-                        None
-                    };
+                    }
                     let reference = chain::walk(
                         |off, buf| match files::pread_direct(&path, off, buf.len()) {
                             Ok(b) => {
@@ -230,9 +229,6 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                     );
                     drop(tag);
                     fs::remove_file(&path)?;
-                    if let Some(s) = spacer {
-                        fs::remove_file(s)?;
-                    }
                 }
             }
         }
@@ -254,7 +250,7 @@ fn split_read() -> Result<()> {
         c.copy_from_slice(&(i as u64).to_le_bytes());
     }
     let path = files::fresh("/mnt/nvme", "split");
-    let spacer = files::write_fragmented(&path, &bytes)?;
+    files::write_fragmented(&path, &bytes)?;
     let fd = files::open_ro(&path)?;
     let tag = control.attach(&fd, &f, 0)?;
     ensure!(tag.extents() > 1, "file not fragmented");
@@ -277,7 +273,6 @@ fn split_read() -> Result<()> {
     println!("ok: {checked} reads across block boundaries match pread; cache misses so far {}", stats.cache_misses);
     drop(tag);
     fs::remove_file(&path)?;
-    fs::remove_file(spacer)?;
     Ok(())
 }
 
@@ -731,15 +726,12 @@ fn direct_reader(path: &Path) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
     }
 }
 
-/// Writes `bytes` contiguously or fragmented (padded to whole 4 KiB blocks).
-fn write_test_file(path: &Path, bytes: &[u8], fragmented: bool) -> Result<Option<std::path::PathBuf>> {
+/// Writes `bytes` contiguously or fragmented.
+fn write_test_file(path: &Path, bytes: &[u8], fragmented: bool) -> Result<()> {
     if fragmented {
-        let mut padded = bytes.to_vec();
-        padded.resize(bytes.len().div_ceil(4096) * 4096, 0);
-        Ok(Some(files::write_fragmented(path, &padded)?))
+        files::write_fragmented(path, bytes)
     } else {
-        files::write_contiguous(path, bytes)?;
-        Ok(None)
+        files::write_contiguous(path, bytes)
     }
 }
 
@@ -770,7 +762,7 @@ fn bptree_correct() -> Result<()> {
             let spec = TreeSpec { keys, node_size: ns, shape: Shape::Depth(depth), value_log, seed: i as u64 + 40 };
             let tree = bptree::build(&spec).map_err(anyhow::Error::msg)?;
             let path = files::fresh(mount, &format!("tree-{ns}-{depth}"));
-            let spacer = write_test_file(&path, &tree.bytes, fragmented)?;
+            write_test_file(&path, &tree.bytes, fragmented)?;
             let fd = files::open_ro(&path)?;
             let tag = control.attach(&fd, &f, 0)?;
             let present = bptree::present_keys(&spec);
@@ -791,9 +783,6 @@ fn bptree_correct() -> Result<()> {
             );
             drop(tag);
             fs::remove_file(&path)?;
-            if let Some(s) = spacer {
-                fs::remove_file(s)?;
-            }
         }
     }
     println!("ok: {lookups} lookups equal the reference");
@@ -813,7 +802,7 @@ fn scan_correct() -> Result<()> {
             let spec = RecordSpec { blocks: 300, block_size: bs, key_space: 10_000, seed: 70 + i as u64 };
             let bytes = records::build(&spec).map_err(anyhow::Error::msg)?;
             let path = files::fresh(mount, &format!("records-{bs}"));
-            let spacer = write_test_file(&path, &bytes, i == 1)?;
+            write_test_file(&path, &bytes, i == 1)?;
             let fd = files::open_ro(&path)?;
             let tag = control.attach(&fd, &f, 0)?;
             let b = u64::from(bs);
@@ -825,9 +814,6 @@ fn scan_correct() -> Result<()> {
             println!("ok: {mount} {bs} B blocks: 5 scans (up to 300 blocks, {} chains) equal the reference", 300u32.div_ceil(tag.max_hops()));
             drop(tag);
             fs::remove_file(&path)?;
-            if let Some(s) = spacer {
-                fs::remove_file(s)?;
-            }
         }
     }
     Ok(())

@@ -61,3 +61,52 @@ pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
 pub(crate) fn put_u16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
+
+/// How [`write_file`] lays a file out on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Written in one go: usually one extent.
+    Contiguous,
+    /// Fragmented on purpose: each 4 KiB block is written with
+    /// O_DIRECT|O_SYNC alternately with a block of a spacer file (removed
+    /// afterwards), so the allocator interleaves the two.
+    Fragmented,
+}
+
+/// Writes `bytes` to a new file at `path` (replacing it), flushed to disk.
+/// A fragmented file is padded to whole 4 KiB blocks.
+pub fn write_file(path: &std::path::Path, bytes: &[u8], layout: Layout) -> std::io::Result<()> {
+    use std::{
+        fs::OpenOptions,
+        io::Write,
+        os::unix::fs::{FileExt, OpenOptionsExt},
+    };
+    if layout == Layout::Contiguous {
+        let mut f = std::fs::File::create(path)?;
+        f.write_all(bytes)?;
+        return f.sync_all();
+    }
+    let spacer = path.with_extension("spacer");
+    let open = |p: &std::path::Path| {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT | libc::O_SYNC)
+            .open(p)
+    };
+    let (f, s) = (open(path)?, open(&spacer)?);
+    // O_DIRECT wants an aligned buffer.
+    let mut raw = vec![0u8; 2 * 4096];
+    let start = raw.as_ptr().align_offset(4096);
+    for (i, block) in bytes.chunks(4096).enumerate() {
+        let buf = &mut raw[start..start + 4096];
+        buf.fill(0);
+        buf[..block.len()].copy_from_slice(block);
+        f.write_all_at(buf, (i * 4096) as u64)?;
+        buf.fill(0xee);
+        s.write_all_at(buf, (i * 4096) as u64)?;
+    }
+    drop(s);
+    std::fs::remove_file(&spacer)
+}
