@@ -27,4 +27,6 @@ expect_cli_error 'differs from the description' rnvme mkdb bptree tree.db --keys
 # Usage errors are clap's: exit 2 with a usage message.
 if rnvme run chain.db --offset 0 2>/tmp/usage.err; then fail "missing --function accepted"; fi
 grep -q 'required' /tmp/usage.err || fail "no usage message"
+
+expect_cli_error 'cannot write' rnvme headers --out /proc/nope
 echo "all bad input refused"
