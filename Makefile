@@ -17,15 +17,16 @@ KDIR = $(shell scripts/kernel.sh dir)
 KERNEL = $(KDIR)/arch/x86/boot/bzImage
 MODULE := $(BUILD)/module/rnvme_hook.ko
 INITRAMFS := $(BUILD)/initramfs.cpio.gz
-GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest
+GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rnvme-bench
 VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD)
 
 .PHONY: help deps kernel module userspace initramfs test test-host test-vm \
-	demo vm clean distclean
+	demo bench vm clean distclean
 
 help:
 	@echo "rnvme targets:"
-	@echo "  make demo       set up, build, boot the VM, load the module, run rnvme status"
+	@echo "  make demo       set up, build, boot the VM: insmod, a CLI session, a short benchmark"
+	@echo "  make bench      the full chain-read benchmark in the VM (results in bench-results/)"
 	@echo "  make test       set up, host tests (cargo test), build, VM tests"
 	@echo "  make vm         interactive shell in the VM (module loaded, ext4 mounted)"
 	@echo "  make deps       install Debian packages, rust-src and bindgen-cli"
@@ -57,6 +58,7 @@ userspace:
 
 test-host:
 	cargo test --release --workspace
+	cargo bench --bench formats -- --quick
 
 # The example functions of bpf/examples/, built the way bpf/README.md tells a
 # user to, for the VM's CLI tests.
@@ -77,6 +79,9 @@ test: deps test-host kernel test-vm
 
 demo: deps kernel initramfs
 	$(VM_ENV) qemu/run.sh demo
+
+bench: deps kernel initramfs
+	RNVME_VM_TIMEOUT=3600 $(VM_ENV) qemu/run.sh bench
 
 vm: initramfs
 	$(VM_ENV) qemu/run.sh shell

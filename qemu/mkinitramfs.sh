@@ -34,9 +34,9 @@ cp "$MODULE" "$STAGE/rnvme/"
 mkdir -p "$STAGE/rnvme/bpf"
 cp "$(dirname "$OUT")"/bpf/*.bpf.o "$STAGE/rnvme/bpf/" 2>/dev/null || true
 cp "$QEMU_DIR/guest/init" "$STAGE/init"
-cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$STAGE/rnvme/"
+cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$QEMU_DIR/guest/demo" "$STAGE/rnvme/"
 cp -r "$QEMU_DIR/guest/tests" "$STAGE/rnvme/tests"
-chmod +x "$STAGE/init" "$STAGE/rnvme/run-tests"
+chmod +x "$STAGE/init" "$STAGE/rnvme/run-tests" "$STAGE/rnvme/demo"
 
 # An unprivileged user for the privilege tests.
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n' >"$STAGE/etc/passwd"

@@ -7,7 +7,9 @@
 #
 #   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
 #                       "N passed, 0 failed" and the kernel logged no oops/BUG
-#   qemu/run.sh demo    insmod, rnvme status (and later: the benchmark)
+#   qemu/run.sh demo    the user story: insmod, a CLI session, a short
+#                       benchmark; results copied to bench-results/
+#   qemu/run.sh bench   the full benchmark; results copied to bench-results/
 #   qemu/run.sh shell   an interactive shell in the guest (Ctrl-a x quits)
 #
 # Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir). Environment:
@@ -16,7 +18,7 @@
 #   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
 set -euo pipefail
 
-MODE=${1:?usage: qemu/run.sh test|demo|shell}
+MODE=${1:?usage: qemu/run.sh test|demo|bench|shell}
 : "${KERNEL:?set KERNEL to the bzImage}" "${INITRAMFS:?set INITRAMFS}" "${BUILD:?set BUILD}"
 TIMEOUT=${RNVME_VM_TIMEOUT:-900}
 CPUS=${RNVME_VM_CPUS:-2}
@@ -72,7 +74,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 # shellcheck disable=SC2046
 ARGS=(
 	$(base_args) "${ACCEL_ARGS[@]}"
-	-append "$CMDLINE rnvme.accel=$ACCEL"
+	-append "$CMDLINE rnvme.accel=$ACCEL rnvme.qemu=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')"
 	-drive "file=$BUILD/nvme512.img,if=none,id=nvm512,format=raw"
 	-device "nvme,serial=rnvme512,drive=nvm512"
 	-drive "file=$BUILD/nvme4k.img,if=none,id=nvm4k,format=raw"
@@ -107,6 +109,13 @@ elif [[ $status != 0 ]]; then
 fi
 if grep -qE 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG"; then
 	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG")"
+fi
+if [[ $MODE == demo || $MODE == bench ]]; then
+	grep -q '^rnvme-bench: done' "$LOG" || fail "the benchmark did not finish"
+	RESULTS=${RESULTS:-$(dirname "$BUILD")/bench-results}
+	mkdir -p "$RESULTS"
+	cp "$OUT"/bench/bench.json "$OUT"/bench/bench.txt "$OUT"/bench/bench.svg "$RESULTS"/
+	log "results: $RESULTS/bench.txt, bench.json, bench.svg"
 fi
 if [[ $MODE == test ]]; then
 	result=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n 1)

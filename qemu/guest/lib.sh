@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for the in-VM tests (sourced; tests run under `sh -e`).
 
+# arg NAME: the value of NAME=... on the kernel command line.
+arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+
 fail() {
 	echo "FAIL: $*"
 	exit 1

@@ -77,6 +77,15 @@ enum Command {
     ///
     /// Example: rnvme mkdb bptree /mnt/nvme/tree.db --keys 100000 --depth 3
     Mkdb(MkdbArgs),
+    /// Run the chain-read benchmark (`rnvme-bench`, installed next to
+    /// `rnvme`); arguments after `--` go to it (see `rnvme bench -- --help`).
+    ///
+    /// Example: rnvme bench -- --workloads bptree --block-sizes 4096 --lookups 200
+    Bench {
+        /// Arguments for rnvme-bench.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Write the headers to compile a storage function against
     /// (linux/rnvme.h, rnvme_bpf.h), for clang's -I.
     ///
@@ -628,6 +637,20 @@ fn run(cli: &Cli) -> Result<()> {
         Command::TestRun(a) => test_run(a),
         Command::Stats(a) => stats(&Control::open(&cli.device)?, a.format),
         Command::Mkdb(a) => mkdb(a),
+        Command::Bench { args } => {
+            // The benchmark is its own program (it measures this library from
+            // the outside); look for it beside this binary, then on PATH.
+            let beside = std::env::current_exe()?.with_file_name("rnvme-bench");
+            let program = if beside.exists() { beside } else { PathBuf::from("rnvme-bench") };
+            let status = std::process::Command::new(&program)
+                .args(args)
+                .status()
+                .with_context(|| format!("cannot run {} (build it with `cargo build --release -p rnvme-bench`)", program.display()))?;
+            if !status.success() {
+                bail!("rnvme-bench failed ({status})");
+            }
+            Ok(())
+        }
         Command::Headers { out } => {
             for (rel, text) in rnvme::headers() {
                 let path = out.join(rel);

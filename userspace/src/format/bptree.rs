@@ -263,49 +263,84 @@ pub fn parse_query(s: &[u8]) -> Found {
     }
 }
 
+/// One step of a lookup of `key` on the block just read, the way
+/// `bptree.bpf.c` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Read the node (or value-log block) at this offset next.
+    Next(u64),
+    /// The key is not in the tree.
+    NotFound,
+    /// The key's value (inline).
+    Found(u64),
+    /// The key's record is in the value-log block at `block`, `rec_off`
+    /// bytes in; `value` is the record's offset.
+    Record { value: u64, block: u64, rec_off: usize },
+}
+
+/// Takes one step on `node` (a node-size block).
+pub fn step(node: &[u8], key: u64) -> Result<Step, String> {
+    if le_u32(node, 0) != NODE_MAGIC {
+        return Err("not a node".into());
+    }
+    let kind = le_u16(node, 4);
+    let n = le_u16(node, 6) as usize;
+    if HEADER + (2 * n + 1) * 8 > node.len() + 8 {
+        return Err(format!("{n} keys do not fit"));
+    }
+    let slot = |i: usize| le_u64(node, HEADER + i * 8);
+    if kind == INTERNAL {
+        let child = (0..n).take_while(|&i| slot(2 * i + 1) <= key).count();
+        return Ok(Step::Next(slot(2 * child)));
+    }
+    let Some(i) = (0..n).find(|&i| slot(2 * i) == key) else {
+        return Ok(Step::NotFound);
+    };
+    let value = slot(2 * i + 1);
+    if kind == LEAF_LOG {
+        let rec_off = value as usize & (node.len() - 1);
+        return Ok(Step::Record { value, block: value - rec_off as u64, rec_off });
+    }
+    Ok(Step::Found(value))
+}
+
+/// Checks the value record `rec_off` bytes into a value-log block and
+/// returns its data.
+pub fn record(block: &[u8], rec_off: usize, key: u64) -> Result<[u8; VALUE_DATA], String> {
+    let r = block.get(rec_off..rec_off + RECORD).ok_or("record past the block")?;
+    if le_u32(r, 0) != VALUE_MAGIC || le_u64(r, 8) != key {
+        return Err(format!("bad value record for key {key}"));
+    }
+    Ok(r[16..].try_into().unwrap())
+}
+
 /// Looks `key` up the way `bptree.bpf.c` does, reading blocks with
 /// `read(offset, buf)`: the user-space reference.
 pub fn lookup(mut read: impl FnMut(u64, &mut [u8]) -> bool, sup: &Super, key: u64) -> Result<Found, String> {
-    let ns = sup.node_size as usize;
-    let mut buf = vec![0u8; ns];
+    let mut buf = vec![0u8; sup.node_size as usize];
     let mut at = sup.root;
     let mut depth = 0;
     loop {
         if !read(at, &mut buf) {
             return Err(format!("read at {at} failed"));
         }
-        if le_u32(&buf, 0) != NODE_MAGIC {
-            return Err(format!("no node at {at}"));
-        }
         depth += 1;
         if depth > 64 {
             return Err("tree deeper than 64".into());
         }
-        let kind = le_u16(&buf, 4);
-        let n = le_u16(&buf, 6) as usize;
-        let slot = |i: usize| le_u64(&buf, HEADER + i * 8);
-        if kind == INTERNAL {
-            let child = (0..n).take_while(|&i| slot(2 * i + 1) <= key).count();
-            at = slot(2 * child);
-            continue;
-        }
-        let Some(i) = (0..n).find(|&i| slot(2 * i) == key) else {
-            return Ok(Found { found: false, value: 0, depth, data: [0; VALUE_DATA] });
-        };
-        let value = slot(2 * i + 1);
-        let mut data = [0u8; VALUE_DATA];
-        if kind == LEAF_LOG {
-            let rec_off = value as usize & (ns - 1);
-            if !read(value - rec_off as u64, &mut buf) {
-                return Err(format!("value read at {value} failed"));
+        let none = [0; VALUE_DATA];
+        match step(&buf, key).map_err(|e| format!("at {at}: {e}"))? {
+            Step::Next(next) => at = next,
+            Step::NotFound => return Ok(Found { found: false, value: 0, depth, data: none }),
+            Step::Found(value) => return Ok(Found { found: true, value, depth, data: none }),
+            Step::Record { value, block, rec_off } => {
+                if !read(block, &mut buf) {
+                    return Err(format!("value read at {value} failed"));
+                }
+                let data = record(&buf, rec_off, key)?;
+                return Ok(Found { found: true, value, depth, data });
             }
-            let r = &buf[rec_off..rec_off + RECORD];
-            if le_u32(r, 0) != VALUE_MAGIC || le_u64(r, 8) != key {
-                return Err(format!("bad value record at {value}"));
-            }
-            data.copy_from_slice(&r[16..]);
         }
-        return Ok(Found { found: true, value, depth, data });
     }
 }
 

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! `rnvme-bench`: the chain-read benchmark. Runs inside the VM (`make bench`,
+//! `make demo`, or by hand in `make vm`).
+//!
+//! Workloads: B+-tree lookups of uniformly random keys (BPF-KV style: depth
+//! d on disk plus the final value read) and chain walks, at each depth and
+//! block size asked for. Each lookup is done four ways — pread per hop,
+//! io_uring per hop, the storage function, the storage function with polled
+//! reads — and every answer is checked against the in-memory file. All ways
+//! use O_DIRECT (or the kernel's own bios), so the page cache plays no part
+//! and the data set's size against guest memory is irrelevant. The device
+//! floor is one read through a polled io_uring (IOPOLL, NVMe poll queue).
+
+mod measure;
+mod paths;
+mod report;
+
+use std::{
+    path::PathBuf,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use rnvme::Control;
+
+use crate::{
+    paths::{Kind, Way, Workload},
+    report::{Environment, Floor, Report, Row, SCHEMA},
+};
+
+/// The rnvme chain-read benchmark (storage functions vs pread vs io_uring).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Where to write bench.json, bench.txt and bench.svg.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+    /// Directory for the data files (ext4 on NVMe).
+    #[arg(long, default_value = "/mnt/nvme")]
+    dir: PathBuf,
+    /// Workloads to run.
+    #[arg(long, value_delimiter = ',', default_value = "bptree,chain")]
+    workloads: Vec<String>,
+    /// Depths: B+-tree levels or chain blocks.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
+    depths: Vec<u32>,
+    /// Block (node) sizes.
+    #[arg(long, value_delimiter = ',', default_value = "4096,512")]
+    block_sizes: Vec<u32>,
+    /// Thread counts for the throughput runs (at the depth of --deep).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    threads: Vec<usize>,
+    /// Depth at which throughput is measured over --threads.
+    #[arg(long, default_value_t = 6)]
+    deep: u32,
+    /// Timed lookups per configuration and repetition.
+    #[arg(long, default_value_t = 400)]
+    lookups: usize,
+    /// Untimed lookups first.
+    #[arg(long, default_value_t = 40)]
+    warmup: usize,
+    /// Repetitions.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Reads for the device floor.
+    #[arg(long, default_value_t = 2000)]
+    floor_reads: usize,
+    /// Check a bench.json instead of running (exit 0 if it is valid).
+    #[arg(long)]
+    validate: Option<PathBuf>,
+}
+
+fn cmdline_arg(name: &str) -> Option<String> {
+    let c = std::fs::read_to_string("/proc/cmdline").ok()?;
+    c.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(path) = &args.validate {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let r: Report = serde_json::from_str(&text).context("bench.json does not follow the schema")?;
+        r.validate()?;
+        println!("{}: valid {SCHEMA}, {} rows", path.display(), r.rows.len());
+        return Ok(());
+    }
+    let control = Control::open(rnvme::DEFAULT_DEVICE)?;
+    std::fs::create_dir_all(&args.out)?;
+    let mut report = Report {
+        schema: SCHEMA.into(),
+        environment: Environment {
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+            accelerator: cmdline_arg("rnvme.accel").unwrap_or_else(|| "unknown".into()),
+            qemu: cmdline_arg("rnvme.qemu").unwrap_or_else(|| "unknown".into()),
+            vcpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            started: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+        },
+        floors: Vec::new(),
+        rows: Vec::new(),
+        derived: Vec::new(),
+    };
+    let kinds: Vec<Kind> = args
+        .workloads
+        .iter()
+        .map(|w| match w.as_str() {
+            "bptree" => Ok(Kind::Bptree),
+            "chain" => Ok(Kind::Chain),
+            other => anyhow::bail!("unknown workload {other}"),
+        })
+        .collect::<Result<_>>()?;
+    let lookups = args.lookups.max(args.threads.iter().copied().max().unwrap_or(1));
+
+    for &bs in &args.block_sizes {
+        let mut floor_done = false;
+        for &kind in &kinds {
+            for &depth in &args.depths {
+                let w = Workload::create(&args.dir, kind, bs, depth, lookups, u64::from(depth) * 7919 + u64::from(bs))?;
+                if !floor_done {
+                    let latency_ns = measure::floor(&w, args.floor_reads)?;
+                    eprintln!("floor {bs} B: mean {:.1} us", latency_ns.mean / 1e3);
+                    report.floors.push(Floor { block_size: bs, latency_ns });
+                    floor_done = true;
+                }
+                let threads: Vec<usize> = if depth == args.deep { args.threads.clone() } else { vec![1] };
+                for &t in &threads {
+                    for way in Way::ALL {
+                        let measured = measure::run(&w, way, &control, t, lookups, args.warmup, args.reps)
+                            .with_context(|| format!("{kind:?} {bs} B depth {depth} {way:?} x{t}"))?;
+                        eprintln!(
+                            "{kind:?} {bs} B depth {depth} ({} reads) {way:?} x{t}: mean {:.1} us, {:.0} lookups/s",
+                            w.reads,
+                            measured.latency_ns.mean / 1e3,
+                            measured.lookups_per_s
+                        );
+                        report.rows.push(Row {
+                            workload: kind,
+                            block_size: bs,
+                            depth,
+                            reads: w.reads,
+                            way,
+                            threads: t,
+                            syscalls_per_lookup: way.syscalls(w.reads),
+                            measured,
+                        });
+                    }
+                }
+                std::fs::remove_file(&w.path)?;
+            }
+        }
+    }
+    report.derive();
+    report.validate()?;
+    let table = report.table();
+    print!("{table}");
+    std::fs::write(args.out.join("bench.txt"), &table)?;
+    std::fs::write(args.out.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
+    report.plot(&args.out.join("bench.svg"))?;
+    println!("rnvme-bench: done, results in {}", args.out.display());
+    Ok(())
+}
