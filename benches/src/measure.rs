@@ -191,7 +191,11 @@ pub fn floor(w: &Workload, reads: usize) -> Result<Latency> {
         let off = (x % blocks) * u64::from(w.block_size);
         let t0 = Instant::now();
         if !r.read(off, &mut buf) {
-            bail!("polled read at {off} failed (are there NVMe poll queues? nvme.poll_queues=1)");
+            bail!(
+                "polled read of {} B at {off} failed: {} (are there NVMe poll queues? nvme.poll_queues=1)",
+                w.block_size,
+                r.last_error.take().map_or("unknown".into(), |e| e.to_string())
+            );
         }
         if i >= reads / 10 {
             samples.push(t0.elapsed().as_nanos() as u64);

@@ -115,6 +115,8 @@ pub struct UringReader {
     ring: IoUring,
     file: File,
     buf: Aligned,
+    /// Why the last failed read failed.
+    pub last_error: Option<std::io::Error>,
 }
 
 impl UringReader {
@@ -127,12 +129,29 @@ impl UringReader {
             ring: builder.build(8).context("io_uring setup")?,
             file: open_direct(path)?,
             buf: Aligned::new(),
+            last_error: None,
         })
     }
 }
 
 impl Reader for UringReader {
+    /// Retries a read the kernel answered with EAGAIN (an IOPOLL read that
+    /// could not be issued without blocking), a few times.
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> bool {
+        for _ in 0..8 {
+            if self.read_once(offset, buf) {
+                return true;
+            }
+            if self.last_error.as_ref().and_then(std::io::Error::raw_os_error) != Some(libc::EAGAIN) {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+impl UringReader {
+    fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> bool {
         let b = self.buf.get(buf.len());
         let sqe = opcode::Read::new(types::Fd(self.file.as_raw_fd()), b.as_mut_ptr(), b.len() as u32)
             .offset(offset)
@@ -142,13 +161,19 @@ impl Reader for UringReader {
         if unsafe { self.ring.submission().push(&sqe) }.is_err() {
             return false;
         }
-        if self.ring.submit_and_wait(1).is_err() {
+        if let Err(e) = self.ring.submit_and_wait(1) {
+            self.last_error = Some(e);
             return false;
         }
         let Some(cqe) = self.ring.completion().next() else {
             return false;
         };
         if cqe.result() != buf.len() as i32 {
+            self.last_error = Some(if cqe.result() < 0 {
+                std::io::Error::from_raw_os_error(-cqe.result())
+            } else {
+                std::io::Error::other(format!("short read: {} bytes", cqe.result()))
+            });
             return false;
         }
         buf.copy_from_slice(b);

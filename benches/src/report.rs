@@ -242,7 +242,12 @@ impl Report {
                 .label("reads x device floor")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
 
         let deep = rows.iter().filter(|r| r.threads > 1).map(|r| r.reads).max();
         if let Some(deep) = deep {
@@ -267,7 +272,12 @@ impl Report {
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
                 chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
             }
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+            chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
         }
         root.present()?;
         Ok(())
