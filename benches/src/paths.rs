@@ -165,8 +165,23 @@ impl UringReader {
             self.last_error = Some(e);
             return false;
         }
-        let Some(cqe) = self.ring.completion().next() else {
-            return false;
+        // A polled ring may return before the read completed (the kernel
+        // stops polling when it should reschedule): wait again, as liburing
+        // does.
+        let mut waits = 0;
+        let cqe = loop {
+            if let Some(cqe) = self.ring.completion().next() {
+                break cqe;
+            }
+            waits += 1;
+            if waits > 100_000 {
+                self.last_error = Some(std::io::Error::other("no completion"));
+                return false;
+            }
+            if let Err(e) = self.ring.submit_and_wait(1) {
+                self.last_error = Some(e);
+                return false;
+            }
         };
         if cqe.result() != buf.len() as i32 {
             self.last_error = Some(if cqe.result() < 0 {
