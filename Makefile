@@ -9,19 +9,24 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+# DEBUG=1 selects the debug kernel (KASAN, lockdep, kmemleak): its own cache
+# key, module and guest image.
+DEBUG ?= 0
+export DEBUG
+FLAVOUR := $(if $(filter 1,$(DEBUG)),debug,release)
 
 ROOT := $(CURDIR)
 BUILD := $(ROOT)/build
 CACHE ?= $(or $(RNVME_CACHE),$(HOME)/.cache/rnvme)
 KDIR = $(shell scripts/kernel.sh dir)
 KERNEL = $(KDIR)/arch/x86/boot/bzImage
-MODULE := $(BUILD)/module/rnvme_hook.ko
-INITRAMFS := $(BUILD)/initramfs.cpio.gz
+MODULE := $(BUILD)/module-$(FLAVOUR)/rnvme_hook.ko
+INITRAMFS := $(BUILD)/initramfs-$(FLAVOUR).cpio.gz
 GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rnvme-bench
-VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD)
+VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOUR)
 
 .PHONY: help deps kernel module userspace initramfs test test-host test-vm \
-	demo bench vm clean distclean
+	test-debug demo bench vm clean distclean
 
 help:
 	@echo "rnvme targets:"
@@ -36,6 +41,7 @@ help:
 	@echo "  make initramfs  build the guest root"
 	@echo "  make test-host  cargo test only"
 	@echo "  make test-vm    boot and run the in-VM tests only"
+	@echo "  make test-debug the VM tests on the debug kernel (KASAN, lockdep, kmemleak)"
 	@echo "  make clean      remove build outputs in the clone (keeps the kernel cache)"
 	@echo "  make distclean  clean, and remove the kernel cache too"
 
@@ -47,11 +53,11 @@ kernel:
 
 # kbuild writes its objects next to the sources, so build a copy in build/.
 module: kernel
-	mkdir -p $(BUILD)/module
+	mkdir -p $(BUILD)/module-$(FLAVOUR)
 	rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
 		--exclude='*.mod*' --exclude='Module.symvers' --exclude='modules.order' \
-		rnvme_hook/ $(BUILD)/module/
-	$(MAKE) -C $(KDIR) M=$(BUILD)/module LLVM=1 modules
+		rnvme_hook/ $(BUILD)/module-$(FLAVOUR)/
+	$(MAKE) -C $(KDIR) M=$(BUILD)/module-$(FLAVOUR) LLVM=1 modules
 
 userspace:
 	cargo build --release --workspace --bins
@@ -76,6 +82,10 @@ test-vm: initramfs
 	$(VM_ENV) qemu/run.sh test
 
 test: deps test-host kernel test-vm
+
+test-debug: deps
+	$(MAKE) DEBUG=1 kernel
+	RNVME_VM_TIMEOUT=2400 $(MAKE) DEBUG=1 test-vm
 
 demo: deps kernel initramfs
 	$(VM_ENV) qemu/run.sh demo

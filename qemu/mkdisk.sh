@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Make an ext4 image for an emulated NVMe namespace.
-# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [partitioned]
+# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [partitioned|nojournal]
 # The file system uses 4 KiB blocks, so the same image works on a namespace
 # with 512 B or 4 KiB logical blocks. With "partitioned", the image gets an
 # MBR with one partition starting at 1 MiB and ext4 goes in it, so that
-# chain reads must honour the partition's offset.
+# chain reads must honour the partition's offset. With "nojournal", ext4
+# has no journal (the fault-injection disk: only file data may hit the
+# failing sector).
 set -euo pipefail
 
 IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole}
@@ -16,6 +18,8 @@ truncate -s "${SIZE}M" "$IMAGE"
 if [[ $LAYOUT == partitioned ]]; then
 	echo 'start=2048, type=83' | sfdisk --quiet "$IMAGE"
 	mkfs.ext4 -F -q -b 4096 -L "$LABEL" -E offset=1048576 "$IMAGE" $(((SIZE - 1) * 256))
+elif [[ $LAYOUT == nojournal ]]; then
+	mkfs.ext4 -F -q -b 4096 -O ^has_journal -L "$LABEL" "$IMAGE"
 else
 	mkfs.ext4 -F -q -b 4096 -L "$LABEL" "$IMAGE"
 fi

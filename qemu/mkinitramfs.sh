@@ -12,7 +12,7 @@ shift 2
 STAGE=$OUT.d
 
 rm -rf "$STAGE"
-mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt/nvme,mnt/nvme4k,mnt/part,mnt/out,rnvme}
+mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt/nvme,mnt/nvme4k,mnt/part,mnt/fault,mnt/out,rnvme}
 
 # Busybox and its applets.
 cp /bin/busybox "$STAGE/bin/busybox"
@@ -36,6 +36,7 @@ cp "$(dirname "$OUT")"/bpf/*.bpf.o "$STAGE/rnvme/bpf/" 2>/dev/null || true
 cp "$QEMU_DIR/guest/init" "$STAGE/init"
 cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$QEMU_DIR/guest/demo" "$STAGE/rnvme/"
 cp -r "$QEMU_DIR/guest/tests" "$STAGE/rnvme/tests"
+cp -r "$QEMU_DIR/guest/late" "$STAGE/rnvme/late"
 chmod +x "$STAGE/init" "$STAGE/rnvme/run-tests" "$STAGE/rnvme/demo"
 
 # An unprivileged user for the privilege tests.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the rnvme kernel in QEMU with three emulated NVMe namespaces, each
-# with a fresh ext4 file system: 512 B and 4 KiB logical blocks, and a 512 B
-# one whose ext4 sits in a partition starting at 1 MiB.
+# Boot the rnvme kernel in QEMU with four emulated NVMe namespaces, each
+# with a fresh ext4 file system: 512 B and 4 KiB logical blocks, a 512 B one
+# whose ext4 sits in a partition starting at 1 MiB, and one whose reads of
+# one sector fail (blkdebug).
 #
 #   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
 #                       "N passed, 0 failed" and the kernel logged no oops/BUG
@@ -27,7 +28,10 @@ QEMU_DIR=$(cd "$(dirname "$0")" && pwd)
 
 log() { printf '[vm] %s\n' "$*" >&2; }
 
-CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.mode=$MODE"
+# The sector of the fault disk whose reads fail (see the blkdebug rule below).
+FAULT_SECTOR=98304
+
+CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
 
 base_args() {
 	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none
@@ -70,6 +74,11 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 512 rnvme512
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 512 rnvme4k
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
+# blkdebug fails every read of sector 98304 (48 MiB into the fault disk)
+# with EIO: the device error of the fault-injection tests.
+printf '[inject-error]\nevent = "read_aio"\niotype = "read"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' \
+	"$FAULT_SECTOR" >"$BUILD/blkdebug.conf"
 
 # shellcheck disable=SC2046
 ARGS=(
@@ -81,6 +90,8 @@ ARGS=(
 	-device "nvme,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
 	-drive "file=$BUILD/nvmepart.img,if=none,id=nvmpart,format=raw"
 	-device "nvme,serial=rnvmepart,drive=nvmpart"
+	-drive "driver=raw,file.driver=blkdebug,file.config=$BUILD/blkdebug.conf,file.image.driver=file,file.image.filename=$BUILD/nvmefault.img,if=none,id=nvmfault"
+	-device "nvme,serial=rnvmefault,drive=nvmfault"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 )
 
@@ -107,8 +118,11 @@ if [[ $status == 124 || $status == 137 ]]; then
 elif [[ $status != 0 ]]; then
 	fail "QEMU exited with status $status"
 fi
-if grep -qE 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG"; then
-	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E 'Kernel panic|BUG:|Oops|WARNING: CPU|general protection fault|KASAN|UBSAN' "$LOG")"
+# Any oops, BUG, WARNING (lockdep's too), KASAN or UBSAN report, or a leak
+# kmemleak found, fails the run, whatever the tests said.
+KERNEL_BUGS='Kernel panic|BUG:|Oops|WARNING:|general protection fault|KASAN|UBSAN|unreferenced object|INFO: task .* blocked|possible recursive locking|inconsistent lock state'
+if grep -qE "$KERNEL_BUGS" "$LOG"; then
+	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E "$KERNEL_BUGS" "$LOG")"
 fi
 if [[ $MODE == demo || $MODE == bench ]]; then
 	grep -q '^rnvme-bench: done' "$LOG" || fail "the benchmark did not finish"

@@ -565,8 +565,11 @@ unsafe extern "C" fn end_io(bio: *mut bindings::bio) {
     // SAFETY: See the function's safety section.
     let io = unsafe { Arc::from_raw((*bio).bi_private as *const ChainIo) };
     // SAFETY: `bio` is valid until `bio_put`.
-    let status = unsafe { bindings::blk_status_to_errno((*bio).bi_status) };
-    io.status.store(status, Ordering::Relaxed);
+    let status = unsafe { (*bio).bi_status };
+    // Every device error is EIO to the caller: the block layer's own mapping
+    // would turn a medium error into ENODATA, which here means a hole.
+    let errno = if status == 0 { 0 } else { EIO.to_errno() };
+    io.status.store(errno, Ordering::Relaxed);
     io.in_flight.store(false, Ordering::Release);
     // SAFETY: The bio is ours to release; `done` is initialised.
     unsafe {

@@ -9,6 +9,8 @@
 //! on `/mnt/nvme` (512 B LBA) and `/mnt/nvme4k` (4 KiB LBA).
 
 mod files;
+mod fuzz;
+mod hardening;
 mod scenarios;
 
 use std::process::ExitCode;

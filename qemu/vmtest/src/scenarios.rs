@@ -45,6 +45,10 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("bptree-correct", bptree_correct),
     ("scan-correct", scan_correct),
     ("test-run-bptree-scan", test_run_bptree_scan),
+    ("fuzz-ioctl", crate::fuzz::fuzz_ioctl),
+    ("fuzz-verifier", crate::fuzz::fuzz_verifier),
+    ("device-error", crate::hardening::device_error),
+    ("stress", crate::hardening::stress),
 ];
 
 fn fixture(name: &str) -> Result<StorageFunction> {

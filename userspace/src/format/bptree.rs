@@ -285,7 +285,9 @@ pub fn step(node: &[u8], key: u64) -> Result<Step, String> {
     }
     let kind = le_u16(node, 4);
     let n = le_u16(node, 6) as usize;
-    if HEADER + (2 * n + 1) * 8 > node.len() + 8 {
+    // An internal node has 2n + 1 slots, a leaf 2n.
+    let slots = if kind == INTERNAL { 2 * n + 1 } else { 2 * n };
+    if HEADER + slots * 8 > node.len() {
         return Err(format!("{n} keys do not fit"));
     }
     let slot = |i: usize| le_u64(node, HEADER + i * 8);

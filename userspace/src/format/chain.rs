@@ -104,6 +104,8 @@ pub enum WalkError {
     Read { offset: u64 },
     /// More than `limit` blocks.
     TooLong,
+    /// A block names a next length that is not 32..=4096 bytes.
+    BadLength { offset: u64 },
 }
 
 /// Walks the chain from `start` the way `chain.bpf.c` does, reading each
@@ -119,6 +121,9 @@ pub fn walk(
     let mut offset = start;
     let mut len = block_size;
     let mut buf = vec![0u8; 4096];
+    if !(HEADER as u32..=4096).contains(&block_size) {
+        return Err(WalkError::BadLength { offset: start });
+    }
     for _ in 0..limit {
         let block = &mut buf[..len as usize];
         if !read(offset, block) {
@@ -136,8 +141,11 @@ pub fn walk(
         if next == END {
             return Ok(r);
         }
-        offset = next;
         len = u32::from_le_bytes(block[28..32].try_into().unwrap());
+        if !(HEADER as u32..=4096).contains(&len) {
+            return Err(WalkError::BadLength { offset });
+        }
+        offset = next;
     }
     Err(WalkError::TooLong)
 }

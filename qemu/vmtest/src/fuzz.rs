@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Bounded in-VM fuzzers: the ioctl ABI of `/dev/rnvme`, and the storage-
+//! function verifier (random and mutated programs, loaded and, if accepted,
+//! run). The kernel must stay healthy (the host scans the console for oops,
+//! KASAN, lockdep and WARN reports); afterwards a real chain must still work.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::fd::{AsFd, AsRawFd},
+};
+
+use anyhow::{ensure, Context, Result};
+use rnvme::{abi, format::chain::ChainResult, Control, StorageFunction, DEFAULT_DEVICE};
+
+use crate::files;
+
+/// xorshift64: reproducible from the seed printed with each run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+/// A page no access can touch: user pointers into it always fault.
+struct Guard(*mut libc::c_void);
+
+impl Guard {
+    fn new() -> Result<Self> {
+        // SAFETY: An anonymous private mapping of one page; no memory of ours
+        // is involved.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        ensure!(p != libc::MAP_FAILED, "mmap");
+        Ok(Self(p))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: Unmaps the page `new` mapped.
+        unsafe { libc::munmap(self.0, 4096) };
+    }
+}
+
+/// A kernel address: never accessible from user space.
+const KERNEL_ADDR: u64 = 0xffff_8880_0000_0000;
+
+/// Random and mutated ioctls on the control device.
+pub fn fuzz_ioctl() -> Result<()> {
+    const ITERATIONS: u32 = 20_000;
+    let seed = 0x5eed_0001;
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let dev = control.file().as_raw_fd();
+    let path = files::fresh("/mnt/nvme", "fuzz-ioctl");
+    files::write_contiguous(&path, &[0x42u8; 64 * 1024])?;
+    let file = files::open_ro(&path)?;
+    let f = StorageFunction::from_object("jump", rnvme::fixture("jump").context("fixture")?)?;
+    let guard = Guard::new()?;
+    let mut scratch = vec![0u8; 4096];
+    let mut out = vec![0u8; 4096];
+    let mut rng = Rng(seed);
+    let mut results: BTreeMap<String, u64> = BTreeMap::new();
+    let mut attached: Vec<u32> = Vec::new();
+    let cmds = [abi::IOC_VERSION, abi::IOC_ATTACH, abi::IOC_DETACH, abi::IOC_CHAIN_READ, abi::IOC_STATS];
+    for _ in 0..ITERATIONS {
+        // The command: a real one, a real one with another size or
+        // direction, or anything.
+        let cmd = match rng.below(10) {
+            0..=6 => rng.pick(&cmds),
+            7 => rng.pick(&cmds) ^ (1 << (16 + rng.below(14))),
+            8 => rng.pick(&cmds) ^ (3 << 30),
+            _ => rng.next() as u32,
+        };
+        // The argument: 128 bytes of ours (more than any ABI struct), mostly
+        // plausible, sometimes garbage.
+        let mut buf = [0u8; 128];
+        for b in buf.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        if rng.below(4) != 0 {
+            let fds = [file.as_raw_fd(), f.as_fd().as_raw_fd(), dev, -1, 0, 9999];
+            let ptrs = [scratch.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR, scratch.as_mut_ptr() as u64 + 1];
+            let put32 = |b: &mut [u8; 128], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+            let put64 = |b: &mut [u8; 128], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            match cmd {
+                abi::IOC_ATTACH => {
+                    put32(&mut buf, 0, rng.pick(&fds) as u32);
+                    put32(&mut buf, 4, rng.pick(&fds) as u32);
+                    put32(&mut buf, 8, rng.pick(&[0, 0, 0, 1, u32::MAX]));
+                    put32(&mut buf, 12, rng.pick(&[0, 1, 32, 256, 257, u32::MAX]));
+                    put32(&mut buf, 20, rng.pick(&[0, 0, 0, 7]));
+                }
+                abi::IOC_DETACH => {
+                    let tag = if attached.is_empty() { rng.next() as u32 } else { rng.pick(&attached) };
+                    put32(&mut buf, 0, tag);
+                }
+                abi::IOC_CHAIN_READ => {
+                    put32(&mut buf, 0, *attached.last().unwrap_or(&(rng.next() as u32)));
+                    put32(&mut buf, 4, rng.pick(&[0, 0, abi::CHAIN_POLLED, 2, u32::MAX]));
+                    put64(&mut buf, 8, rng.pick(&[0, 512, 4096, 65536, 65024, 100, u64::MAX, 1 << 63]));
+                    put32(&mut buf, 16, rng.pick(&[0, 512, 4096, 4097, 100, u32::MAX]));
+                    // scratch_len stays within our 4096-byte scratch.
+                    put32(&mut buf, 20, rng.pick(&[0, 16, 528, 4096, 4097, u32::MAX]).min(4097));
+                    put64(&mut buf, 24, rng.pick(&ptrs));
+                    put64(&mut buf, 32, rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]));
+                    put32(&mut buf, 40, rng.pick(&[0, 512, 4096]));
+                }
+                _ => {}
+            }
+            // A scratch pointer into our buffer with a length past its end
+            // would let the kernel write our memory: keep them consistent.
+            if cmd == abi::IOC_CHAIN_READ {
+                let sp = u64::from_ne_bytes(buf[24..32].try_into().unwrap());
+                if sp == scratch.as_mut_ptr() as u64 + 1 {
+                    put32(&mut buf, 20, rng.below(4095) as u32);
+                }
+                let op = u64::from_ne_bytes(buf[32..40].try_into().unwrap());
+                if op == out.as_mut_ptr() as u64 {
+                    let l = u32::from_ne_bytes(buf[40..44].try_into().unwrap()).min(4096);
+                    put32(&mut buf, 40, l);
+                }
+            }
+        }
+        let arg = match rng.below(20) {
+            0 => std::ptr::null_mut(),
+            1 => guard.0,
+            2 => KERNEL_ADDR as *mut libc::c_void,
+            _ => buf.as_mut_ptr().cast(),
+        };
+        // SAFETY: `arg` is null, unmapped, a kernel address (the kernel
+        // refuses those with EFAULT), or `buf`, 128 bytes of ours; any user
+        // pointer inside `buf` is null, unmapped, kernel, or into `scratch` /
+        // `out` (4096 bytes each) with a length that fits (see above), and
+        // the kernel writes no more than the length it is given.
+        let ret = unsafe { libc::ioctl(dev, cmd as libc::Ioctl, arg) };
+        let key = if ret < 0 {
+            std::io::Error::last_os_error().raw_os_error().map_or("?".into(), |e| format!("errno {e}"))
+        } else {
+            "ok".into()
+        };
+        *results.entry(key).or_default() += 1;
+        if ret == 0 && cmd == abi::IOC_ATTACH && arg == buf.as_mut_ptr().cast() {
+            attached.push(u32::from_ne_bytes(buf[16..20].try_into().unwrap()));
+        }
+    }
+    println!("ok: {ITERATIONS} ioctls (seed {seed:#x}): {results:?}");
+    // Still healthy: a clean chain on a fresh tag.
+    drop(control);
+    let control = Control::open(DEFAULT_DEVICE)?;
+    ensure!(control.stats()?.tags <= 1, "tags left behind: {:?}", control.stats()?);
+    let tag = control.attach(&file, &f, 0)?;
+    let mut s = vec![0u8; 16 + 64 * 8];
+    s[0..8].copy_from_slice(&4096u64.to_le_bytes());
+    s[8..12].copy_from_slice(&4096u32.to_le_bytes());
+    s[12..16].copy_from_slice(&1u32.to_le_bytes());
+    tag.chain_read(0, 4096, &mut s, None)?;
+    ensure!(s[16..24] == [0x42; 8] && s[24..32] == [0x42; 8], "chain after fuzzing");
+    println!("ok: the module still runs chains correctly");
+    drop(tag);
+    fs::remove_file(&path)?;
+    Ok(())
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// `bpf(cmd, attr)` with a zeroed 128-byte attribute block, `set` filling
+/// it; returns the result or the errno.
+fn bpf(cmd: libc::c_long, set: impl FnOnce(&mut [u64; 16])) -> Result<i64, i32> {
+    let mut attr = [0u64; 16];
+    set(&mut attr);
+    // SAFETY: `attr` is a valid 128-byte `union bpf_attr`; every pointer
+    // `set` put in it refers to memory the caller keeps alive and sized as
+    // the attribute says.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(&attr)) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Random and mutated storage functions: each must be refused by the
+/// verifier or, once loaded, run on random blocks and scratch without harm.
+pub fn fuzz_verifier() -> Result<()> {
+    const PROGRAMS: u32 = 3000;
+    let seed = 0x5eed_0002;
+    let mut rng = Rng(seed);
+    // Real programs to mutate: the instructions of the fixtures.
+    let mut bases: Vec<Vec<u64>> = Vec::new();
+    for name in ["jump", "loop", "abort"] {
+        let obj = libbpf_rs::ObjectBuilder::default().open_memory(rnvme::fixture(name).context("fixture")?)?;
+        for prog in obj.progs() {
+            bases.push(
+                prog.insns()
+                    .iter()
+                    .map(|i| {
+                        // struct bpf_insn as one little-endian u64.
+                        u64::from(i.code)
+                            | u64::from(i.dst_reg()) << 8
+                            | u64::from(i.src_reg()) << 12
+                            | (i.off as u16 as u64) << 16
+                            | (i.imm as u32 as u64) << 32
+                    })
+                    .collect(),
+            );
+        }
+    }
+    ensure!(!bases.is_empty(), "no base programs");
+    let license = c"GPL";
+    let (mut refused, mut loaded, mut runs) = (0u32, 0u32, 0u32);
+    for _ in 0..PROGRAMS {
+        let mut insns = if rng.below(5) == 0 {
+            // A random program ending in exit.
+            let mut v: Vec<u64> = (0..1 + rng.below(40)).map(|_| rng.next()).collect();
+            v.push(0x95);
+            v
+        } else {
+            rng.pick(&bases.iter().collect::<Vec<_>>()).clone()
+        };
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(insns.len() as u64) as usize;
+            match rng.below(5) {
+                0 => insns[i] ^= 1 << rng.below(64),
+                1 => insns[i] = rng.next(),
+                2 => insns[i] = (insns[i] & !0xffff_0000) | ((rng.next() & 0xffff) << 16),
+                3 => {
+                    let j = rng.below(insns.len() as u64) as usize;
+                    insns.swap(i, j);
+                }
+                _ => insns.truncate(i.max(1)),
+            }
+        }
+        let loaded_fd = bpf(BPF_PROG_LOAD, |a| {
+            a[0] = u64::from(rnvme::uapi::BPF_PROG_TYPE_RNVME) | (insns.len() as u64) << 32;
+            a[1] = insns.as_ptr() as u64;
+            a[2] = license.as_ptr() as u64;
+        });
+        let fd = match loaded_fd {
+            Err(_) => {
+                refused += 1;
+                continue;
+            }
+            Ok(fd) => fd as i32,
+        };
+        loaded += 1;
+        for _ in 0..4 {
+            let len = 1 + rng.below(4096) as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut ctx: Vec<u8> = vec![0u8; 40 + 4096];
+            for b in ctx[40..].iter_mut() {
+                *b = rng.next() as u8;
+            }
+            ctx[16..24].copy_from_slice(&(rng.below(1 << 20) * 512).to_ne_bytes());
+            let r = bpf(BPF_PROG_TEST_RUN, |a| {
+                a[0] = fd as u32 as u64;
+                a[1] = len as u64; // data_size_in (data_size_out 0)
+                a[2] = data.as_ptr() as u64;
+                a[5] = (ctx.len() as u64) | (ctx.len() as u64) << 32;
+                a[6] = ctx.as_ptr() as u64;
+                a[7] = ctx.as_mut_ptr() as u64;
+            });
+            if r.is_ok() {
+                runs += 1;
+            }
+        }
+        // SAFETY: `fd` is the program fd the kernel just returned.
+        unsafe { libc::close(fd) };
+    }
+    println!("ok: {PROGRAMS} programs (seed {seed:#x}): {refused} refused by the verifier, {loaded} loaded, {runs} test runs");
+    ensure!(refused > 0 && loaded > 0, "the fuzzer did not reach both outcomes");
+    // Still healthy: the real function still loads and runs.
+    let f = StorageFunction::builtin("chain")?;
+    let mut s = vec![0u8; ChainResult::SIZE];
+    let mut block = vec![0u8; 512];
+    block[0..8].copy_from_slice(&rnvme::format::chain::MAGIC.to_le_bytes());
+    block[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    block[16..24].copy_from_slice(&5u64.to_le_bytes());
+    let r = f.test_run(&block, 0, 0, &mut s)?;
+    ensure!(r.verdict == Some(rnvme::Verdict::Done) && ChainResult::from_scratch(&s).sum == 5, "{r:?}");
+    println!("ok: the verifier and test runs still behave");
+    Ok(())
+}
