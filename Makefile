@@ -18,7 +18,7 @@ FLAVOUR := $(if $(filter 1,$(DEBUG)),debug,release)
 ROOT := $(CURDIR)
 BUILD := $(ROOT)/build
 CACHE ?= $(or $(RNVME_CACHE),$(HOME)/.cache/rnvme)
-KDIR = $(shell scripts/kernel.sh dir)
+KDIR = $(shell DEBUG=$(DEBUG) scripts/kernel.sh dir)
 KERNEL = $(KDIR)/arch/x86/boot/bzImage
 MODULE := $(BUILD)/module-$(FLAVOUR)/rnvme_hook.ko
 INITRAMFS := $(BUILD)/initramfs-$(FLAVOUR).cpio.gz

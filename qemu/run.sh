@@ -66,7 +66,7 @@ kvm) ACCEL_ARGS=(-accel kvm -cpu host) ;;
 tcg) ACCEL_ARGS=(-accel tcg -cpu max) ;;
 *) log "RNVME_ACCEL must be kvm or tcg"; exit 2 ;;
 esac
-log "accelerator: $ACCEL, $CPUS vCPUs, $MEM, mode $MODE"
+log "accelerator: $ACCEL, $CPUS vCPUs, $MEM, mode $MODE, ${FLAVOUR:-release} kernel $KERNEL"
 
 mkdir -p "$BUILD"
 OUT=$BUILD/vm-out
@@ -118,9 +118,10 @@ if [[ $status == 124 || $status == 137 ]]; then
 elif [[ $status != 0 ]]; then
 	fail "QEMU exited with status $status"
 fi
-# Any oops, BUG, WARNING (lockdep's too), KASAN or UBSAN report, or a leak
+# Any oops, BUG (KASAN reports are "BUG: KASAN: ..."), WARNING (lockdep's too),
+# UBSAN report, hung task, or a leak
 # kmemleak found, fails the run, whatever the tests said.
-KERNEL_BUGS='Kernel panic|BUG:|Oops|WARNING:|general protection fault|KASAN|UBSAN|unreferenced object|INFO: task .* blocked|possible recursive locking|inconsistent lock state'
+KERNEL_BUGS='Kernel panic|BUG:|Oops|WARNING:|general protection fault|UBSAN|unreferenced object|INFO: task .* blocked|possible recursive locking|inconsistent lock state'
 if grep -qE "$KERNEL_BUGS" "$LOG"; then
 	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E "$KERNEL_BUGS" "$LOG")"
 fi

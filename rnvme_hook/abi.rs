@@ -11,7 +11,7 @@
 /// Incompatible changes to the ioctl ABI bump this.
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions (new ioctls) bump this.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 
 /// The ioctl "type" byte of `/dev/rnvme` (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -186,6 +186,39 @@ pub struct Stats {
     pub tags: u64,
 }
 
+/// Upper bounds of the buckets of [`Metrics::hops`] (reads per chain).
+pub const HOP_BUCKETS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+/// Upper bounds, in microseconds, of the buckets of [`Metrics::latency`]
+/// (chain read time, ioctl to ioctl); a last bucket takes the rest.
+pub const LATENCY_BUCKETS_US: [u64; 10] = [50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000];
+/// The errnos [`Metrics::errors`] counts, in order (EIO, ENODATA, ENXIO,
+/// EINVAL, ELOOP, ECANCELED, EINTR); the last slot counts any other errno.
+pub const ERRNOS: [u32; 7] = [5, 61, 6, 22, 40, 125, 4];
+
+/// Everything the module counts: [`Stats`] plus distributions, for
+/// exporters. `ioctl(fd, IOC_METRICS, &mut Metrics)`; its `stats` are the
+/// same numbers as [`IOC_STATS`] returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    pub stats: Stats,
+    /// Chains by reads done, per bucket of [`HOP_BUCKETS`] (not cumulative).
+    pub hops: [u64; 9],
+    /// Chains by time taken, per bucket of [`LATENCY_BUCKETS_US`] and a last
+    /// one for longer (not cumulative).
+    pub latency: [u64; 11],
+    /// Sum of the chains' times, nanoseconds.
+    pub latency_sum_ns: u64,
+    /// Chains that ended with an error, by [`ERRNOS`] (and other).
+    pub errors: [u64; 8],
+    /// Extent maps built (one per attach). They are never invalidated: a
+    /// tagged file's block map cannot change (writers are denied).
+    pub extent_maps: u64,
+}
+
+/// See [`Metrics`].
+pub const IOC_METRICS: u32 = ior::<Metrics>(0x05);
+
 /// See [`Attach`].
 pub const IOC_ATTACH: u32 = iowr::<Attach>(0x01);
 /// See [`Detach`].
@@ -204,3 +237,4 @@ const _: () = assert!(core::mem::size_of::<Detach>() == 8);
 const _: () = assert!(core::mem::size_of::<ChainRead>() == 72);
 const _: () = assert!(core::mem::align_of::<ChainRead>() == 8);
 const _: () = assert!(core::mem::size_of::<Stats>() == 80);
+const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1));

@@ -7,7 +7,7 @@
 //! hits an error or its hop limit.
 
 use core::sync::atomic::Ordering;
-use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
+use kernel::{prelude::*, sync::Arc, time::Ktime, uaccess::UserSlice};
 
 use crate::{
     abi,
@@ -32,7 +32,9 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     }
     COUNTERS.chains.fetch_add(1, Ordering::Relaxed);
 
+    let start = Ktime::ktime_get();
     let result = walk(&tag, &io, args.offset, args.len);
+    let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
     match result {
         Ok(()) => COUNTERS.done.fetch_add(1, Ordering::Relaxed),
         Err(e) if e == errno::ecanceled() => COUNTERS.aborts.fetch_add(1, Ordering::Relaxed),
@@ -40,6 +42,7 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     };
     if result == Err(EINTR) {
         // The last read is still in flight and owns the chain's buffers.
+        COUNTERS.chain_ended(0, ns, &result);
         return result;
     }
 
@@ -51,6 +54,7 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
         }
     };
     COUNTERS.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
+    COUNTERS.chain_ended(reads, ns, &result);
     COUNTERS
         .driver_hops
         .fetch_add(u64::from(o.driver_hops), Ordering::Relaxed);

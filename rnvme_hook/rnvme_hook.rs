@@ -150,10 +150,10 @@ impl Control {
     }
 }
 
-fn stats(arg: usize) -> Result<isize> {
+fn snapshot() -> abi::Stats {
     let c = &sys::COUNTERS;
     let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let stats = abi::Stats {
+    abi::Stats {
         chains: get(&c.chains),
         done: get(&c.done),
         aborts: get(&c.aborts),
@@ -164,10 +164,30 @@ fn stats(arg: usize) -> Result<isize> {
         cache_hits: get(&c.cache_hits),
         cache_misses: get(&c.cache_misses),
         tags: get(&c.tags),
-    };
+    }
+}
+
+fn stats(arg: usize) -> Result<isize> {
     UserSlice::new(arg, size_of::<abi::Stats>())
         .writer()
-        .write(&stats)?;
+        .write(&snapshot())?;
+    Ok(0)
+}
+
+fn metrics(arg: usize) -> Result<isize> {
+    let c = &sys::COUNTERS;
+    let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let m = abi::Metrics {
+        stats: snapshot(),
+        hops: c.hops_hist.each_ref().map(get),
+        latency: c.latency_hist.each_ref().map(get),
+        latency_sum_ns: get(&c.latency_sum_ns),
+        errors: c.errors_by_errno.each_ref().map(get),
+        extent_maps: get(&c.extent_maps),
+    };
+    UserSlice::new(arg, size_of::<abi::Metrics>())
+        .writer()
+        .write(&m)?;
     Ok(0)
 }
 
@@ -194,6 +214,7 @@ impl miscdev::FileOps for Control {
             abi::IOC_DETACH => self.detach(arg),
             abi::IOC_CHAIN_READ => self.chain_read(arg),
             abi::IOC_STATS => stats(arg),
+            abi::IOC_METRICS => metrics(arg),
             _ => Err(ENOTTY),
         }
     }

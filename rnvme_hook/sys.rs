@@ -51,6 +51,8 @@ unsafe impl AsBytes for abi::ChainRead {}
 unsafe impl FromBytes for abi::ChainRead {}
 // SAFETY: As above.
 unsafe impl AsBytes for abi::Stats {}
+// SAFETY: As above (arrays of `u64`, no padding).
+unsafe impl AsBytes for abi::Metrics {}
 
 /// Errnos this kernel crate does not name.
 pub(crate) mod errno {
@@ -592,6 +594,11 @@ pub(crate) struct Counters {
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
     pub(crate) tags: AtomicU64,
+    pub(crate) hops_hist: [AtomicU64; 9],
+    pub(crate) latency_hist: [AtomicU64; 11],
+    pub(crate) latency_sum_ns: AtomicU64,
+    pub(crate) errors_by_errno: [AtomicU64; 8],
+    pub(crate) extent_maps: AtomicU64,
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
@@ -605,9 +612,29 @@ pub(crate) static COUNTERS: Counters = Counters {
     cache_hits: AtomicU64::new(0),
     cache_misses: AtomicU64::new(0),
     tags: AtomicU64::new(0),
+    hops_hist: [const { AtomicU64::new(0) }; 9],
+    latency_hist: [const { AtomicU64::new(0) }; 11],
+    latency_sum_ns: AtomicU64::new(0),
+    errors_by_errno: [const { AtomicU64::new(0) }; 8],
+    extent_maps: AtomicU64::new(0),
 };
 
 impl Counters {
+    /// Records a finished chain: its reads, its time, its error.
+    pub(crate) fn chain_ended(&self, reads: u32, ns: u64, result: &Result) {
+        let b = abi::HOP_BUCKETS.iter().position(|&b| u64::from(reads) <= b).unwrap_or(8);
+        self.hops_hist[b].fetch_add(1, Ordering::Relaxed);
+        let us = ns / 1000;
+        let l = abi::LATENCY_BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(10);
+        self.latency_hist[l].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ns.fetch_add(ns, Ordering::Relaxed);
+        if let Err(e) = result {
+            let errno = e.to_errno().unsigned_abs();
+            let i = abi::ERRNOS.iter().position(|&x| x == errno).unwrap_or(7);
+            self.errors_by_errno[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn named(&self) -> [(&'static CStr, &AtomicU64); 10] {
         [
             (c_str!("chains"), &self.chains),

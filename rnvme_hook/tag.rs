@@ -65,6 +65,7 @@ impl Tag {
             }
         }
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
+        COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             id,
             file,

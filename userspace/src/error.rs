@@ -39,6 +39,10 @@ pub enum Error {
     #[error("{}: {cause} (is a BPF file system mounted there? mount -t bpf bpf /sys/fs/bpf)", path.display())]
     Pin { path: PathBuf, cause: io::Error },
 
+    /// The metrics exporter cannot listen where it was asked to.
+    #[error("cannot listen on {addr}: {cause} (is the port in use? pick another with --listen)")]
+    Listen { addr: std::net::SocketAddr, cause: String },
+
     /// A chain read ended with an error after `hops` reads.
     #[error("chain read failed after {hops} reads: {cause}{}", hint("chain read", cause))]
     Chain { hops: u32, cause: io::Error },
@@ -57,7 +61,7 @@ impl Error {
             | Error::Ioctl { cause, .. }
             | Error::Chain { cause, .. }
             | Error::Pin { cause, .. } => cause.raw_os_error(),
-            Error::Load { .. } | Error::UnknownFunction(_) | Error::AbiMismatch { .. } => None,
+            Error::Load { .. } | Error::UnknownFunction(_) | Error::AbiMismatch { .. } | Error::Listen { .. } => None,
         }
     }
 }

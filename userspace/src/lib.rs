@@ -14,6 +14,7 @@ pub mod abi;
 #[path = "../../rnvme_hook/extent.rs"]
 pub mod extent;
 pub mod format;
+pub mod metrics;
 pub mod uapi;
 
 mod control;

@@ -54,6 +54,13 @@ pub(crate) fn ioc_chain_read(fd: &impl AsRawFd, args: &mut abi::ChainRead) -> io
     unsafe { ioctl(fd, abi::IOC_CHAIN_READ, args) }
 }
 
+pub(crate) fn ioc_metrics(fd: &impl AsRawFd) -> io::Result<abi::Metrics> {
+    let mut m = abi::Metrics::default();
+    // SAFETY: IOC_METRICS is `_IOR` of `abi::Metrics`.
+    unsafe { ioctl(fd, abi::IOC_METRICS, &mut m) }?;
+    Ok(m)
+}
+
 pub(crate) fn ioc_stats(fd: &impl AsRawFd) -> io::Result<abi::Stats> {
     let mut stats = abi::Stats::default();
     // SAFETY: IOC_STATS is `_IOR` of `abi::Stats`.

@@ -11,6 +11,7 @@
 mod files;
 mod fuzz;
 mod hardening;
+mod metrics;
 mod scenarios;
 
 use std::process::ExitCode;

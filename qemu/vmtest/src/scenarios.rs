@@ -49,6 +49,7 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("fuzz-verifier", crate::fuzz::fuzz_verifier),
     ("device-error", crate::hardening::device_error),
     ("stress", crate::hardening::stress),
+    ("metrics", crate::metrics::metrics_scrape),
 ];
 
 fn fixture(name: &str) -> Result<StorageFunction> {

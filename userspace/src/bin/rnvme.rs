@@ -86,6 +86,18 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Serve the module's counters to Prometheus (OpenMetrics text on
+    /// /metrics) until interrupted.
+    ///
+    /// Example: rnvme metrics --listen 127.0.0.1:9435
+    Metrics {
+        /// Address and port to listen on.
+        #[arg(long, default_value = rnvme::metrics::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Stop after this many requests (for tests).
+        #[arg(long)]
+        max_scrapes: Option<u64>,
+    },
     /// Write the headers to compile a storage function against
     /// (linux/rnvme.h, rnvme_bpf.h), for clang's -I.
     ///
@@ -649,6 +661,12 @@ fn run(cli: &Cli) -> Result<()> {
             if !status.success() {
                 bail!("rnvme-bench failed ({status})");
             }
+            Ok(())
+        }
+        Command::Metrics { listen, max_scrapes } => {
+            let control = Control::open(&cli.device)?;
+            eprintln!("rnvme: serving metrics on http://{listen}/metrics");
+            rnvme::metrics::serve(&control, *listen, *max_scrapes)?;
             Ok(())
         }
         Command::Headers { out } => {

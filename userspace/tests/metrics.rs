@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The exporter's exposition, read back with a real exposition-format parser.
+
+use rnvme::{abi, metrics::encode_metrics};
+
+#[test]
+fn exposition_parses_and_carries_every_number() {
+    let mut m = abi::Metrics::default();
+    m.stats.chains = 12;
+    m.stats.done = 9;
+    m.stats.aborts = 1;
+    m.stats.errors = 2;
+    m.stats.hops = 40;
+    m.stats.driver_hops = 28;
+    m.stats.process_hops = 12;
+    m.stats.cache_hits = 28;
+    m.stats.cache_misses = 3;
+    m.stats.tags = 2;
+    m.hops[2] = 5; // 4 reads or fewer
+    m.hops[3] = 7;
+    m.latency[1] = 10;
+    m.latency[10] = 2;
+    m.latency_sum_ns = 3_000_000;
+    m.errors[0] = 1; // EIO
+    m.errors[4] = 1; // ELOOP
+    m.extent_maps = 4;
+    let text = encode_metrics(&m);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                other => panic!("{name}: {other:?}"),
+            })
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"))
+    };
+    assert_eq!(value("rnvme_chains_total", None), 12.0);
+    assert_eq!(value("rnvme_chains_ended_total", Some(("result", "abort"))), 1.0);
+    assert_eq!(value("rnvme_reads_total", Some(("issued_by", "driver"))), 28.0);
+    assert_eq!(value("rnvme_translations_total", Some(("result", "miss"))), 3.0);
+    assert_eq!(value("rnvme_chain_errors_total", Some(("errno", "ELOOP"))), 1.0);
+    assert_eq!(value("rnvme_extent_maps_built_total", None), 4.0);
+    assert_eq!(value("rnvme_tags", None), 2.0);
+    assert_eq!(value("rnvme_hops_per_chain_count", None), 12.0);
+    assert_eq!(value("rnvme_chain_duration_seconds_count", None), 12.0);
+    assert!((value("rnvme_chain_duration_seconds_sum", None) - 0.003).abs() < 1e-9);
+    // Buckets are cumulative in the exposition.
+    let hist = scrape
+        .samples
+        .iter()
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(h) if s.metric == "rnvme_hops_per_chain" => Some(h.clone()),
+            _ => None,
+        })
+        .expect("hops histogram");
+    let le8 = hist.iter().find(|b| b.less_than == 8.0).unwrap().count;
+    assert_eq!(le8, 12.0);
+}
