@@ -62,3 +62,29 @@ fn exposition_parses_and_carries_every_number() {
     let le8 = hist.iter().find(|b| b.less_than == 8.0).unwrap().count;
     assert_eq!(le8, 12.0);
 }
+
+#[test]
+fn the_grafana_dashboard_only_queries_exported_metrics() {
+    let text = encode_metrics(&abi::Metrics::default());
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../grafana/rnvme-dashboard.json")).unwrap())
+            .unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 5);
+    let mut checked = 0;
+    for p in panels {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("rnvme_") {
+                let name: String = expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                assert!(
+                    text.lines().any(|l| l.starts_with(&name) && l[name.len()..].starts_with([' ', '{'])),
+                    "panel {:?} queries {name}, which the exporter does not produce",
+                    p["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10);
+}
