@@ -75,7 +75,7 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
         ("attach", libc::ENODEV) => " (the file system must be on an NVMe namespace of the nvme-pci driver)",
         ("attach", libc::ETXTBSY) => " (the file is open for writing somewhere: close the writers first)",
         ("attach", libc::ENOSPC) => " (64 tags per open control device)",
-        ("chain read", libc::ENXIO) => " (a read reaches past the end of the file)",
+        ("chain read", libc::ENXIO) => " (a read reaches past the end of the file, or the device went away)",
         ("chain read", libc::ENODATA) => " (a read touches a hole or an unwritten extent)",
         ("chain read", libc::EINVAL) => {
             " (offsets and lengths must be multiples of the device's logical block size, lengths 1..=4096)"
