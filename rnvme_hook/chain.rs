@@ -46,13 +46,9 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
         return result;
     }
 
-    let (o, reads) = match io.outcome() {
-        o if o.len == 0 => (o, 0),
-        o => {
-            let reads = o.hop + 1;
-            (o, reads)
-        }
-    };
+    let o = io.outcome();
+    // Nothing was read if the first read was refused before submission.
+    let reads = if o.len == 0 { 0 } else { o.hop + 1 };
     COUNTERS.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
     COUNTERS.chain_ended(reads, ns, &result);
     COUNTERS

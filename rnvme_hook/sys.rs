@@ -408,16 +408,7 @@ impl ChainIo {
     /// Reads `len` bytes at file offset `offset` (read number `hop` of the
     /// chain) from `sector`: one bio the driver's hook sees, and may continue.
     pub(crate) fn read_tagged(self: &Arc<Self>, offset: u64, len: u32, hop: u32, sector: u64) -> Result {
-        // SAFETY: Nothing is in flight (`wait` returned or nothing was
-        // submitted yet), so we own the chain.
-        unsafe {
-            let c = self.chain.get();
-            (*c).file_offset = offset;
-            (*c).len = len;
-            (*c).hop = hop;
-            (*c).flags = 0;
-            (*c).error = 0;
-        }
+        self.start_read(offset, len, hop);
         self.submit(sector, 0, len, true)?;
         self.wait()
     }
@@ -431,7 +422,19 @@ impl ChainIo {
         hop: u32,
         pieces: impl Iterator<Item = crate::extent::Piece>,
     ) -> Result {
-        // SAFETY: As in `read_tagged`.
+        self.start_read(offset, len, hop);
+        for p in pieces {
+            self.submit(p.sector, p.buf_offset as u32, p.len as u32, false)?;
+            self.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Describes the next read (read number `hop`, `len` bytes at `offset`)
+    /// in the chain and clears what the last one left.
+    fn start_read(&self, offset: u64, len: u32, hop: u32) {
+        // SAFETY: Nothing is in flight (`wait` returned or nothing was
+        // submitted yet), so we own the chain.
         unsafe {
             let c = self.chain.get();
             (*c).file_offset = offset;
@@ -440,11 +443,6 @@ impl ChainIo {
             (*c).flags = 0;
             (*c).error = 0;
         }
-        for p in pieces {
-            self.submit(p.sector, p.buf_offset as u32, p.len as u32, false)?;
-            self.wait()?;
-        }
-        Ok(())
     }
 
     fn submit(self: &Arc<Self>, sector: u64, buf_offset: u32, len: u32, tagged: bool) -> Result {

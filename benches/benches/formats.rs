@@ -9,15 +9,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rnvme::format::{
     bptree::{self, Shape, TreeSpec},
     chain::{self, ChainSpec},
+    memory_reader as reader,
     records::{self, RecordSpec},
 };
-
-fn reader(bytes: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-    |off, buf| {
-        buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
-        true
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let spec = TreeSpec { keys: 60_000, node_size: 4096, shape: Shape::Depth(2), value_log: true, seed: 1 };

@@ -22,7 +22,7 @@ use rnvme::{
     format::{
         bptree::{self, Found, Shape, TreeSpec},
         chain::{self, ChainResult, ChainSpec},
-        write_file, Layout,
+        memory_reader, write_file, Layout,
     },
     Control, StorageFunction, Tag,
 };
@@ -235,16 +235,6 @@ impl Workload {
     /// `dir`, and `lookups` keys with their answers.
     pub fn create(dir: &Path, kind: Kind, block_size: u32, depth: u32, lookups: usize, seed: u64) -> Result<Self> {
         let path = dir.join(format!("bench-{kind:?}-{block_size}-{depth}").to_lowercase());
-        let read_mem = |bytes: &[u8]| {
-            let bytes = bytes.to_vec();
-            move |off: u64, buf: &mut [u8]| match bytes.get(off as usize..off as usize + buf.len()) {
-                Some(src) => {
-                    buf.copy_from_slice(src);
-                    true
-                }
-                None => false,
-            }
-        };
         let mut rng = seed | 1;
         let mut next = move || {
             rng ^= rng << 13;
@@ -267,7 +257,7 @@ impl Workload {
                 ensure!(tree.sup.depth == depth, "tree of depth {} for {depth}", tree.sup.depth);
                 let present = bptree::present_keys(&spec);
                 let keys: Vec<u64> = (0..lookups).map(|_| present[(next() % present.len() as u64) as usize]).collect();
-                let mut read = read_mem(&tree.bytes);
+                let mut read = memory_reader(&tree.bytes);
                 let answers = keys
                     .iter()
                     .map(|&k| bptree::lookup(&mut read, &tree.sup, k).map(Answer::Tree))
@@ -289,7 +279,7 @@ impl Workload {
             Kind::Chain => {
                 let spec = ChainSpec { hops: depth, block_size, file_blocks: depth * 64, seed };
                 let c = chain::build(&spec);
-                let answer = chain::walk(read_mem(&c.bytes), c.start, block_size, 256)
+                let answer = chain::walk(memory_reader(&c.bytes), c.start, block_size, 256)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 write_file(&path, &c.bytes, Layout::Contiguous)?;
                 Ok(Self {

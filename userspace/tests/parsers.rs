@@ -4,18 +4,7 @@
 //! they answer with a result or an error, never a panic or a hang.
 
 use proptest::prelude::*;
-use rnvme::format::{bptree, chain, records};
-
-/// A reader over `bytes` that fails past their end.
-fn reader(bytes: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-    |off, buf| match usize::try_from(off).ok().and_then(|o| bytes.get(o..o.checked_add(buf.len())?)) {
-        Some(src) => {
-            buf.copy_from_slice(src);
-            true
-        }
-        None => false,
-    }
-}
+use rnvme::format::{bptree, chain, memory_reader as reader, records};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]

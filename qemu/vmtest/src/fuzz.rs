@@ -165,10 +165,7 @@ pub fn fuzz_ioctl() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
     ensure!(control.stats()?.tags <= 1, "tags left behind: {:?}", control.stats()?);
     let tag = control.attach(&file, &f, 0)?;
-    let mut s = vec![0u8; 16 + 64 * 8];
-    s[0..8].copy_from_slice(&4096u64.to_le_bytes());
-    s[8..12].copy_from_slice(&4096u32.to_le_bytes());
-    s[12..16].copy_from_slice(&1u32.to_le_bytes());
+    let mut s = crate::scenarios::jump_scratch(4096, 4096, 1);
     tag.chain_read(0, 4096, &mut s, None)?;
     ensure!(s[16..24] == [0x42; 8] && s[24..32] == [0x42; 8], "chain after fuzzing");
     println!("ok: the module still runs chains correctly");

@@ -19,23 +19,16 @@ use rnvme::{
     format::{
         bptree::{self, Shape, TreeSpec},
         chain::{self, ChainResult, ChainSpec},
+        memory_reader,
     },
     Control, Error, StorageFunction, DEFAULT_DEVICE,
 };
 
-use crate::files;
+use crate::{files, scenarios::jump_scratch};
 
 fn cmdline(name: &str) -> Option<String> {
     let c = fs::read_to_string("/proc/cmdline").ok()?;
     c.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
-}
-
-fn jump_scratch(target: u64, len: u32, hops: u32) -> Vec<u8> {
-    let mut s = vec![0u8; 16 + 64 * 8];
-    s[0..8].copy_from_slice(&target.to_le_bytes());
-    s[8..12].copy_from_slice(&len.to_le_bytes());
-    s[12..16].copy_from_slice(&hops.to_le_bytes());
-    s
 }
 
 /// A read error of the device (QEMU blkdebug fails one sector of the fault
@@ -117,15 +110,7 @@ pub fn stress() -> Result<()> {
     let mut chains = Vec::new();
     for (i, (hops, bs)) in [(1u32, 4096u32), (3, 512), (8, 4096), (16, 512), (30, 4096)].into_iter().enumerate() {
         let c = chain::build(&ChainSpec { hops, block_size: bs, file_blocks: hops * 8, seed: 900 + i as u64 });
-        let want = chain::walk(
-            |o, b| {
-                b.copy_from_slice(&c.bytes[o as usize..o as usize + b.len()]);
-                true
-            },
-            c.start,
-            bs,
-            64,
-        )
+        let want = chain::walk(memory_reader(&c.bytes), c.start, bs, 64)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let path = files::fresh("/mnt/nvme", &format!("stress-chain-{i}"));
         files::write_contiguous(&path, &c.bytes)?;
@@ -163,15 +148,8 @@ pub fn stress() -> Result<()> {
                     let i = (x % (chains.len() as u64 + 1)) as usize;
                     let ok = if i == chains.len() {
                         let key = keys[(x >> 8) as usize % keys.len()];
-                        let want = bptree::lookup(
-                            |o, b| {
-                                b.copy_from_slice(&tree.bytes[o as usize..o as usize + b.len()]);
-                                true
-                            },
-                            &tree.sup,
-                            key,
-                        )
-                        .map_err(anyhow::Error::msg)?;
+                        let want = bptree::lookup(memory_reader(&tree.bytes), &tree.sup, key)
+                            .map_err(anyhow::Error::msg)?;
                         tree_tag.lookup(&tree.sup, key, polled).map(|(f, _)| f == want)
                     } else {
                         let c = &chains[i];

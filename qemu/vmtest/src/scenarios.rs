@@ -18,6 +18,7 @@ use rnvme::{
     format::{
         bptree::{self, Shape, TreeSpec},
         chain::{self, ChainResult, ChainSpec},
+        memory_reader,
         records::{self, RecordSpec},
     },
     Control, Error, StorageFunction, Verdict, DEFAULT_DEVICE,
@@ -51,6 +52,17 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("stress", crate::hardening::stress),
     ("metrics", crate::metrics::metrics_scrape),
 ];
+
+/// The scratch of the `jump` fixture (`bpf/tests/jump.bpf.c`): on every hop
+/// below `hops` read `len` bytes at `target`; it records the first 8 bytes
+/// of each block it sees from byte 16 on.
+pub(crate) fn jump_scratch(target: u64, len: u32, hops: u32) -> Vec<u8> {
+    let mut s = vec![0u8; 16 + 64 * 8];
+    s[0..8].copy_from_slice(&target.to_le_bytes());
+    s[8..12].copy_from_slice(&len.to_le_bytes());
+    s[12..16].copy_from_slice(&hops.to_le_bytes());
+    s
+}
 
 fn fixture(name: &str) -> Result<StorageFunction> {
     let object = rnvme::fixture(name).with_context(|| format!("no fixture {name}"))?;
@@ -189,22 +201,8 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                     } else {
                         files::write_contiguous(&path, &file.bytes)?;
                     }
-                    let reference = chain::walk(
-                        |off, buf| match files::pread_direct(&path, off, buf.len()) {
-                            Ok(b) => {
-                                buf.copy_from_slice(&b);
-                                true
-                            }
-                            Err(e) => {
-                                println!("reference read of {} B at {off}: {e:#}", buf.len());
-                                false
-                            }
-                        },
-                        file.start,
-                        bs,
-                        256,
-                    )
-                    .map_err(|e| anyhow::anyhow!("reference walk: {e:?}"))?;
+                    let reference = chain::walk(direct_reader(&path), file.start, bs, 256)
+                        .map_err(|e| anyhow::anyhow!("reference walk: {e:?}"))?;
                     let fd = files::open_ro(&path)?;
                     let tag = control.attach(&fd, &f, 0)?;
                     if fragmented && i == 0 {
@@ -263,10 +261,7 @@ fn split_read() -> Result<()> {
     for block in 0..63u64 {
         let offset = block * 4096 + 2048;
         // jump: read 4 KiB at `offset`, then stop; seen[1] = first 8 bytes.
-        let mut scratch = vec![0u8; 16 + 64 * 8];
-        scratch[0..8].copy_from_slice(&offset.to_le_bytes());
-        scratch[8..12].copy_from_slice(&4096u32.to_le_bytes());
-        scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+        let mut scratch = jump_scratch(offset, 4096, 1);
         let mut last = vec![0u8; 4096];
         let out = tag.chain_read(0, 4096, &mut scratch, Some(&mut last))?;
         ensure!(out.hops == 2 && out.last_offset == offset, "{out:?}");
@@ -359,10 +354,7 @@ fn bad_offsets() -> Result<()> {
         ("next too long", 0, 8192, libc::EINVAL),
     ];
     for (what, target, len, want) in next_cases {
-        let mut scratch = vec![0u8; 16 + 64 * 8];
-        scratch[0..8].copy_from_slice(&target.to_le_bytes());
-        scratch[8..12].copy_from_slice(&len.to_le_bytes());
-        scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+        let mut scratch = jump_scratch(target, len, 1);
         let mut last = vec![0u8; 4096];
         let r = tag.chain_read(0, 512, &mut scratch, Some(&mut last));
         ensure!(!contains_marker(&scratch) && !contains_marker(&last), "{what}: another file's data leaked");
@@ -380,10 +372,7 @@ fn bad_offsets() -> Result<()> {
         expect_errno(what, tag.chain_read(offset, len, &mut scratch, None), want)?;
     }
     // The data around the hole is still read correctly.
-    let mut scratch = vec![0u8; 16 + 64 * 8];
-    scratch[0..8].copy_from_slice(&32768u64.to_le_bytes());
-    scratch[8..12].copy_from_slice(&4096u32.to_le_bytes());
-    scratch[12..16].copy_from_slice(&1u32.to_le_bytes());
+    let mut scratch = jump_scratch(32768, 4096, 1);
     tag.chain_read(0, 4096, &mut scratch, None)?;
     ensure!(scratch[16..24] == [0x11; 8] && scratch[24..32] == [0x22; 8], "data around the hole");
     expect_errno("unknown tag", control.chain_read(9999, 0, 512, &mut [], None), libc::ENOENT)?;
@@ -433,15 +422,7 @@ fn writers_denied() -> Result<()> {
     let file = chain::build(&spec);
     let path = files::fresh("/mnt/nvme", "frozen");
     files::write_contiguous(&path, &file.bytes)?;
-    let want = chain::walk(
-        |off, buf| {
-            buf.copy_from_slice(&file.bytes[off as usize..off as usize + buf.len()]);
-            true
-        },
-        file.start,
-        4096,
-        64,
-    )
+    let want = chain::walk(memory_reader(&file.bytes), file.start, 4096, 64)
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let fd = files::open_ro(&path)?;
     let tag = control.attach(&fd, &f, 0)?;
@@ -850,11 +831,7 @@ fn test_run_bptree_scan() -> Result<()> {
     ensure!(r.verdict == Some(Verdict::Next) && r.next_offset == 512, "{r:?}");
     let r = f.test_run(&bytes[512..], 512, 1, &mut q)?;
     ensure!(r.verdict == Some(Verdict::Done), "{r:?}");
-    let read = |off: u64, buf: &mut [u8]| {
-        buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
-        true
-    };
-    let want = records::scan(read, 512, 0, 1024, 0, 9).map_err(anyhow::Error::msg)?;
+    let want = records::scan(memory_reader(&bytes), 512, 0, 1024, 0, 9).map_err(anyhow::Error::msg)?;
     ensure!(records::parse_query(&q) == want, "aggregate {:?} != {want:?}", records::parse_query(&q));
     println!("ok: bptree descends, finds, aborts on garbage; scan aggregates two blocks");
     Ok(())

@@ -510,6 +510,14 @@ fn test_run(args: &TestRunArgs) -> Result<()> {
     Ok(())
 }
 
+/// `mkdb --verify`: checks the file at `path` with `check` and says so.
+fn verify_file(path: &Path, check: impl FnOnce(&[u8]) -> Result<(), String>) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    check(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!("{}: matches the description", path.display());
+    Ok(())
+}
+
 fn mkdb(args: &MkdbArgs) -> Result<()> {
     let layout = if args.fragmented { Layout::Fragmented } else { Layout::Contiguous };
     let (path, bytes, what) = match &args.kind {
@@ -524,6 +532,13 @@ fn mkdb(args: &MkdbArgs) -> Result<()> {
                 bail!("--file-blocks must be at least --hops");
             }
             let c = chain::build(&spec);
+            if args.verify {
+                // The file must start with a fresh build (a fragmented one is padded).
+                return verify_file(file, |b| match b.get(..c.bytes.len()) == Some(&c.bytes[..]) {
+                    true => Ok(()),
+                    false => Err("does not match the description".into()),
+                });
+            }
             let what = format!("chain of {} blocks of {} B starting at offset {}", spec.hops, spec.block_size, c.start);
             (file, c.bytes, what)
         }
@@ -535,10 +550,7 @@ fn mkdb(args: &MkdbArgs) -> Result<()> {
             };
             let spec = TreeSpec { keys: *keys, node_size: *node_size, shape, value_log: *value_log, seed: args.seed };
             if args.verify {
-                let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-                bptree::verify(&bytes, &spec).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                println!("{}: matches the description", file.display());
-                return Ok(());
+                return verify_file(file, |b| bptree::verify(b, &spec));
             }
             let t = bptree::build(&spec).map_err(anyhow::Error::msg)?;
             let what = format!("B+-tree of {} keys, {} levels, {} B nodes, root at {}", t.sup.keys, t.sup.depth, t.sup.node_size, t.sup.root);
@@ -547,24 +559,12 @@ fn mkdb(args: &MkdbArgs) -> Result<()> {
         MkdbKind::Records { file, blocks, block_size, key_space } => {
             let spec = RecordSpec { blocks: *blocks, block_size: *block_size, key_space: *key_space, seed: args.seed };
             if args.verify {
-                let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-                records::verify(&bytes, &spec).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                println!("{}: matches the description", file.display());
-                return Ok(());
+                return verify_file(file, |b| records::verify(b, &spec));
             }
             let bytes = records::build(&spec).map_err(anyhow::Error::msg)?;
             (file, bytes, format!("{blocks} record blocks of {block_size} B"))
         }
     };
-    if args.verify {
-        // Chains: the file must equal a fresh build.
-        let on_disk = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if on_disk.get(..bytes.len()) != Some(&bytes[..]) {
-            bail!("{}: does not match the description", path.display());
-        }
-        println!("{}: matches the description", path.display());
-        return Ok(());
-    }
     write_file(path, &bytes, layout).with_context(|| format!("cannot write {}", path.display()))?;
     println!("{}: {what}", path.display());
     Ok(())

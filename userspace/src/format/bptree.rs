@@ -357,15 +357,9 @@ pub fn verify(bytes: &[u8], spec: &TreeSpec) -> Result<(), String> {
         return Err(format!("differs from the description at byte {i}"));
     }
     let sup = Super::parse(bytes)?;
-    let read = |off: u64, buf: &mut [u8]| match bytes.get(off as usize..off as usize + buf.len()) {
-        Some(src) => {
-            buf.copy_from_slice(src);
-            true
-        }
-        None => false,
-    };
+    let mut read = super::memory_reader(bytes);
     for key in present_keys(spec) {
-        let f = lookup(read, &sup, key)?;
+        let f = lookup(&mut read, &sup, key)?;
         if !f.found || f.depth != sup.depth {
             return Err(format!("key {key}: {f:?}"));
         }
@@ -376,16 +370,7 @@ pub fn verify(bytes: &[u8], spec: &TreeSpec) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reader(bytes: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-        |off, buf| match bytes.get(off as usize..off as usize + buf.len()) {
-            Some(src) => {
-                buf.copy_from_slice(src);
-                true
-            }
-            None => false,
-        }
-    }
+    use crate::format::memory_reader as reader;
 
     #[test]
     fn fanout_limits_match_the_c_layout() {

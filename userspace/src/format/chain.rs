@@ -153,19 +153,7 @@ pub fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn read_from(bytes: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-        |off, buf| {
-            let off = off as usize;
-            match bytes.get(off..off + buf.len()) {
-                Some(src) => {
-                    buf.copy_from_slice(src);
-                    true
-                }
-                None => false,
-            }
-        }
-    }
+    use crate::format::memory_reader as read_from;
 
     #[test]
     fn build_is_deterministic_and_walkable() {

@@ -152,17 +152,14 @@ pub fn verify(bytes: &[u8], spec: &RecordSpec) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::memory_reader;
 
     #[test]
     fn scan_matches_a_direct_count() {
         let spec = RecordSpec { blocks: 40, block_size: 512, key_space: 1000, seed: 2 };
         let bytes = build(&spec).unwrap();
         verify(&bytes, &spec).unwrap();
-        let read = |off: u64, buf: &mut [u8]| {
-            buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
-            true
-        };
-        let a = scan(read, 512, 512 * 5, 512 * 30, 100, 199).unwrap();
+        let a = scan(memory_reader(&bytes), 512, 512 * 5, 512 * 30, 100, 199).unwrap();
         assert_eq!(a.blocks, 25);
         let mut want = Aggregate::default();
         for b in bytes[512 * 5..512 * 30].chunks(512) {
@@ -182,13 +179,9 @@ mod tests {
     fn merging_parts_equals_the_whole() {
         let spec = RecordSpec { blocks: 20, block_size: 4096, key_space: 50, seed: 3 };
         let bytes = build(&spec).unwrap();
-        let read = |off: u64, buf: &mut [u8]| {
-            buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
-            true
-        };
-        let whole = scan(read, 4096, 0, 20 * 4096, 10, 20).unwrap();
-        let mut parts = scan(read, 4096, 0, 7 * 4096, 10, 20).unwrap();
-        parts.merge(&scan(read, 4096, 7 * 4096, 20 * 4096, 10, 20).unwrap());
+        let whole = scan(memory_reader(&bytes), 4096, 0, 20 * 4096, 10, 20).unwrap();
+        let mut parts = scan(memory_reader(&bytes), 4096, 0, 7 * 4096, 10, 20).unwrap();
+        parts.merge(&scan(memory_reader(&bytes), 4096, 7 * 4096, 20 * 4096, 10, 20).unwrap());
         assert_eq!(whole, parts);
     }
 }
