@@ -11,7 +11,7 @@
 /// Incompatible changes to the ioctl ABI bump this.
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions (new ioctls) bump this.
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 3;
 
 /// The ioctl "type" byte of `/dev/rnvme` (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -219,6 +219,66 @@ pub struct Metrics {
 /// See [`Metrics`].
 pub const IOC_METRICS: u32 = ior::<Metrics>(0x05);
 
+/// Bytes of [`TagInfo::function`]: the kernel's BPF object name length.
+pub const FUNCTION_NAME_LEN: usize = 16;
+/// Bytes of [`TagInfo::file`].
+pub const FILE_LABEL_LEN: usize = 128;
+
+/// One attached tag, as [`IOC_TAGS`] lists it: what it is and what it did.
+/// The counters are the tag's share of [`Stats`]; they stop moving at
+/// detach, when the tag leaves the list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The storage function's BPF program id (as `bpftool prog` shows it).
+    pub prog_id: u32,
+    /// Process id of the process that attached it, in its pid namespace.
+    pub pid: u32,
+    /// Extents of the file's block map.
+    pub extents: u32,
+    /// The tag's hop limit.
+    pub max_hops: u32,
+    /// Inode number of the file.
+    pub ino: u64,
+    /// File size in bytes (fixed while tagged).
+    pub size: u64,
+    /// Chain reads started on this tag.
+    pub chains: u64,
+    /// Of those, chains that ended with RNVME_DONE.
+    pub done: u64,
+    /// Chains the function aborted.
+    pub aborts: u64,
+    /// Chains that ended with another error.
+    pub errors: u64,
+    /// Reads issued by this tag's chains.
+    pub hops: u64,
+    /// Of those, reads the driver resubmitted in completion context.
+    pub driver_hops: u64,
+    /// The storage function's name (the BPF program name, at most 15 bytes),
+    /// NUL-padded.
+    pub function: [u8; FUNCTION_NAME_LEN],
+    /// The file's path at attach time, NUL-padded; when longer than 127
+    /// bytes, its last 124 bytes behind "...".
+    pub file: [u8; FILE_LABEL_LEN],
+}
+
+/// Lists every tag attached through any open `/dev/rnvme`:
+/// `ioctl(fd, IOC_TAGS, &mut TagList)`. Needs CAP_PERFMON or CAP_SYS_ADMIN
+/// (EPERM otherwise): it shows other processes' files.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagList {
+    /// In: user address of an array of `capacity` [`TagInfo`].
+    pub entries: u64,
+    /// In: entries the array holds.
+    pub capacity: u32,
+    /// Out: tags attached; entries written = min(count, capacity).
+    pub count: u32,
+}
+
+/// See [`TagList`].
+pub const IOC_TAGS: u32 = iowr::<TagList>(0x06);
+
 /// See [`Attach`].
 pub const IOC_ATTACH: u32 = iowr::<Attach>(0x01);
 /// See [`Detach`].
@@ -237,4 +297,6 @@ const _: () = assert!(core::mem::size_of::<Detach>() == 8);
 const _: () = assert!(core::mem::size_of::<ChainRead>() == 72);
 const _: () = assert!(core::mem::align_of::<ChainRead>() == 8);
 const _: () = assert!(core::mem::size_of::<Stats>() == 80);
+const _: () = assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
+const _: () = assert!(core::mem::size_of::<TagList>() == 16);
 const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1));

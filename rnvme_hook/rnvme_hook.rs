@@ -50,14 +50,17 @@ const CONTROL_MODE: u16 = 0o666;
 /// Tags one open `/dev/rnvme` may hold.
 const MAX_TAGS: usize = 64;
 
+// Dropped in this order: the registry outlives every `/dev/rnvme` file.
 struct RnvmeHook {
     _control: miscdev::Registration<Control>,
     _hook: sys::HookRegistration,
     _debugfs: sys::DebugfsCounters,
+    _registry: sys::TagRegistry,
 }
 
 impl kernel::Module for RnvmeHook {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let registry = sys::TagRegistry::create()?;
         let debugfs = sys::DebugfsCounters::create();
         let hook = sys::HookRegistration::register()?;
         let control = miscdev::Registration::register(c_str!("rnvme"), CONTROL_MODE, module)?;
@@ -70,6 +73,7 @@ impl kernel::Module for RnvmeHook {
             _control: control,
             _hook: hook,
             _debugfs: debugfs,
+            _registry: registry,
         })
     }
 }
@@ -87,8 +91,14 @@ impl Drop for RnvmeHook {
 #[pin_data]
 struct Control {
     #[pin]
-    tags: Mutex<KVec<Option<Arc<Tag>>>>,
+    tags: Mutex<KVec<Option<Slot>>>,
     next_id: AtomicU32,
+}
+
+/// An attached tag and its entry in the list of `IOC_TAGS`.
+struct Slot {
+    tag: Arc<Tag>,
+    _listed: sys::Listed,
 }
 
 impl Control {
@@ -103,10 +113,13 @@ impl Control {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?;
         args.extents = tag.extent_count();
-        let tag = Some(tag);
+        let slot = Some(Slot {
+            _listed: sys::Listed::new(tag.stats().clone())?,
+            tag,
+        });
         match free {
-            Some(i) => tags[i] = tag,
-            None => tags.push(tag, GFP_KERNEL)?,
+            Some(i) => tags[i] = slot,
+            None => tags.push(slot, GFP_KERNEL)?,
         }
         args.tag = id;
         writer.write(&args)?;
@@ -123,7 +136,7 @@ impl Control {
         let mut tags = self.tags.lock();
         let slot = tags
             .iter_mut()
-            .find(|t| t.as_ref().is_some_and(|t| t.id == args.tag))
+            .find(|s| s.as_ref().is_some_and(|s| s.tag.id == args.tag))
             .ok_or(ENOENT)?;
         // Chains still running hold their own reference; the tag (and the
         // denial of writers) ends when the last of them does.
@@ -139,8 +152,8 @@ impl Control {
             .lock()
             .iter()
             .flatten()
-            .find(|t| t.id == args.tag)
-            .cloned()
+            .find(|s| s.tag.id == args.tag)
+            .map(|s| s.tag.clone())
             .ok_or(ENOENT)?;
         let result = chain::run(tag, &mut args);
         if result != Err(EINTR) && result != Err(EFAULT) {
@@ -171,6 +184,23 @@ fn stats(arg: usize) -> Result<isize> {
     UserSlice::new(arg, size_of::<abi::Stats>())
         .writer()
         .write(&snapshot())?;
+    Ok(0)
+}
+
+/// `IOC_TAGS`: every attached tag of every `/dev/rnvme`, for exporters.
+fn tags(arg: usize) -> Result<isize> {
+    if !sys::perfmon_capable() {
+        return Err(EPERM);
+    }
+    let (mut reader, mut writer) = UserSlice::new(arg, size_of::<abi::TagList>()).reader_writer();
+    let mut list: abi::TagList = reader.read()?;
+    let (infos, count) = sys::listed_tags(list.capacity as usize)?;
+    let mut out = UserSlice::new(list.entries as usize, infos.len() * size_of::<abi::TagInfo>()).writer();
+    for info in infos.iter() {
+        out.write(info)?;
+    }
+    list.count = count as u32;
+    writer.write(&list)?;
     Ok(0)
 }
 
@@ -215,6 +245,7 @@ impl miscdev::FileOps for Control {
             abi::IOC_CHAIN_READ => self.chain_read(arg),
             abi::IOC_STATS => stats(arg),
             abi::IOC_METRICS => metrics(arg),
+            abi::IOC_TAGS => tags(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -19,13 +19,17 @@ use kernel::{
     bindings, c_str,
     error::{from_err_ptr, to_result},
     ffi::{c_int, c_uint},
+    new_mutex,
     prelude::*,
     str::CStr,
-    sync::Arc,
+    sync::{Arc, Mutex},
     types::{AsBytes, FromBytes, Opaque},
 };
 
-use crate::{abi, tag::Tag};
+use crate::{
+    abi,
+    tag::{Tag, TagStats},
+};
 
 const FMODE_READ: u32 = 1 << 0;
 const SCRATCH_SIZE: usize = bindings::RNVME_SCRATCH_SIZE as usize;
@@ -53,6 +57,12 @@ unsafe impl FromBytes for abi::ChainRead {}
 unsafe impl AsBytes for abi::Stats {}
 // SAFETY: As above (arrays of `u64`, no padding).
 unsafe impl AsBytes for abi::Metrics {}
+// SAFETY: As above (integers and byte arrays, no padding).
+unsafe impl AsBytes for abi::TagInfo {}
+// SAFETY: As above.
+unsafe impl AsBytes for abi::TagList {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::TagList {}
 
 /// Errnos this kernel crate does not name.
 pub(crate) mod errno {
@@ -186,6 +196,25 @@ impl FrozenFile {
         to_result(unsafe { bindings::bmap(self.inode(), &mut block) })?;
         Ok(block)
     }
+
+    /// The file's inode number.
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: The inode is alive (see `bdev`); its number is fixed.
+        unsafe { (*self.inode()).i_ino as u64 }
+    }
+
+    /// Calls `f` with the file's path, as `/proc/PID/fd` shows it.
+    pub(crate) fn with_path<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let mut buf = KVec::from_elem(0u8, bindings::PATH_MAX as usize, GFP_KERNEL)?;
+        // SAFETY: The file is referenced; `file_path` writes at most
+        // `PATH_MAX` bytes into `buf` and returns a pointer into it, or an
+        // error pointer.
+        let p = from_err_ptr(unsafe {
+            bindings::file_path(self.ptr.as_ptr(), buf.as_mut_ptr().cast(), bindings::PATH_MAX as c_int)
+        })?;
+        // SAFETY: On success `p` is a NUL-terminated string inside `buf`.
+        Ok(f(unsafe { CStr::from_char_ptr(p) }.as_bytes()))
+    }
 }
 
 impl Drop for FrozenFile {
@@ -229,11 +258,130 @@ impl Prog {
     }
 }
 
+impl Prog {
+    /// The program's id and name, as `bpftool prog` shows them.
+    pub(crate) fn id_and_name(&self) -> (u32, [u8; abi::FUNCTION_NAME_LEN]) {
+        // SAFETY: We hold a reference (type invariant); a loaded program's
+        // `aux`, id and name do not change.
+        unsafe {
+            let aux = (*self.ptr.as_ptr()).aux;
+            ((*aux).id, (*aux).name.map(|c| c as u8))
+        }
+    }
+}
+
 impl Drop for Prog {
     fn drop(&mut self) {
         // SAFETY: We hold a reference (type invariant); safe in any context.
         unsafe { bindings::bpf_prog_put(self.ptr.as_ptr()) };
     }
+}
+
+/// The calling process's id (thread group id), in its own pid namespace.
+pub(crate) fn current_tgid() -> u32 {
+    // SAFETY: `current` is valid while it runs this; a null namespace means
+    // the task's own.
+    let tgid = unsafe {
+        bindings::__task_pid_nr_ns(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID, core::ptr::null_mut())
+    };
+    tgid as u32
+}
+
+/// Whether the caller may see every tag (`perfmon_capable()`).
+pub(crate) fn perfmon_capable() -> bool {
+    // SAFETY: `capable` only checks the current task's credentials.
+    unsafe {
+        bindings::capable(bindings::CAP_PERFMON as c_int) || bindings::capable(bindings::CAP_SYS_ADMIN as c_int)
+    }
+}
+
+/// Every attached tag's statistics, for `IOC_TAGS`; used from process
+/// context only. A slot is `None` once its tag was detached.
+#[pin_data]
+struct Registry {
+    #[pin]
+    tags: Mutex<KVec<Option<Arc<TagStats>>>>,
+}
+
+/// The registry of the loaded module (see [`TagRegistry`]).
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Owns the tag registry, which lives from before `/dev/rnvme` is registered
+/// until after it is gone.
+///
+/// # Invariants
+///
+/// `REGISTRY` points at the same pinned, live allocation as `self.0`.
+pub(crate) struct TagRegistry(NonNull<Registry>);
+
+// SAFETY: The registry is a mutex; it may be freed from any thread.
+unsafe impl Send for TagRegistry {}
+// SAFETY: `&TagRegistry` exposes nothing.
+unsafe impl Sync for TagRegistry {}
+
+impl TagRegistry {
+    pub(crate) fn create() -> Result<Self> {
+        let r = KBox::pin_init(pin_init!(Registry { tags <- new_mutex!(KVec::new()) }), GFP_KERNEL)?;
+        // SAFETY: The registry is never moved: only shared references to it
+        // are handed out (`registry`), and `drop` frees it in place.
+        let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(r) });
+        REGISTRY.store(ptr, Ordering::Release);
+        // `KBox::into_raw` never returns null.
+        Ok(Self(NonNull::new(ptr).ok_or(ENOMEM)?))
+    }
+}
+
+impl Drop for TagRegistry {
+    fn drop(&mut self) {
+        REGISTRY.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: From `KBox::into_raw` in `create`. Nobody uses it any
+        // more: its users are the ioctls and releases of `/dev/rnvme` files,
+        // each of which holds a module reference, so all are closed before
+        // the module unloads and this runs.
+        drop(unsafe { KBox::from_raw(self.0.as_ptr()) });
+    }
+}
+
+fn registry() -> &'static Registry {
+    // SAFETY: Only `/dev/rnvme`'s ioctls and releases call this, while the
+    // module (and so the registry, see `TagRegistry`) is alive.
+    unsafe { &*REGISTRY.load(Ordering::Acquire) }
+}
+
+/// A tag's entry in the registry, removed when this is dropped — at detach
+/// or the release of its `/dev/rnvme`, both in process context (the tag
+/// itself may end later, in a completion interrupt).
+pub(crate) struct Listed(Arc<TagStats>);
+
+impl Listed {
+    pub(crate) fn new(stats: Arc<TagStats>) -> Result<Self> {
+        let mut tags = registry().tags.lock();
+        match tags.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(stats.clone()),
+            None => tags.push(Some(stats.clone()), GFP_KERNEL)?,
+        }
+        Ok(Self(stats))
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut tags = registry().tags.lock();
+        if let Some(slot) = tags.iter_mut().find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.0))) {
+            *slot = None;
+        }
+    }
+}
+
+/// Snapshots of at most `max` listed tags, and how many are listed.
+pub(crate) fn listed_tags(max: usize) -> Result<(KVec<abi::TagInfo>, usize)> {
+    let tags = registry().tags.lock();
+    let count = tags.iter().flatten().count();
+    let mut out = KVec::with_capacity(count.min(max), GFP_KERNEL)?;
+    for s in tags.iter().flatten().take(max) {
+        out.push(s.snapshot(), GFP_KERNEL)?;
+    }
+    Ok((out, count))
 }
 
 /// Registration of the module's translation with the kernel's rnvme hook.

@@ -3,8 +3,8 @@
 //! fd-tagging: a file, frozen against block-map changes, bound to a storage
 //! function, with its extent map.
 
-use core::sync::atomic::Ordering;
-use kernel::prelude::*;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     abi,
@@ -29,6 +29,7 @@ pub(crate) struct Tag {
     layout: FileLayout,
     extents: KVec<Extent>,
     max_hops: u32,
+    stats: Arc<TagStats>,
 }
 
 impl Tag {
@@ -64,6 +65,32 @@ impl Tag {
                 extents.push(e, GFP_KERNEL)?;
             }
         }
+        let (prog_id, function) = prog.id_and_name();
+        let stats = TagStats {
+            info: abi::TagInfo {
+                prog_id,
+                pid: crate::sys::current_tgid(),
+                extents: extents.len() as u32,
+                max_hops,
+                ino: file.ino(),
+                size: layout.size,
+                chains: 0,
+                done: 0,
+                aborts: 0,
+                errors: 0,
+                hops: 0,
+                driver_hops: 0,
+                function,
+                file: file.with_path(file_label)?,
+            },
+            chains: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            aborts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            hops: AtomicU64::new(0),
+            driver_hops: AtomicU64::new(0),
+        };
+        let stats = Arc::new(stats, GFP_KERNEL)?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
         COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
@@ -73,7 +100,13 @@ impl Tag {
             layout,
             extents,
             max_hops,
+            stats,
         })
+    }
+
+    /// This tag's counters.
+    pub(crate) fn stats(&self) -> &Arc<TagStats> {
+        &self.stats
     }
 
     pub(crate) fn prog(&self) -> &Prog {
@@ -168,4 +201,63 @@ pub(crate) enum Plan {
     Whole(u64),
     /// Several reads ([`Tag::pieces`]); the function runs in process context.
     Pieces,
+}
+
+/// What one tag did. Kept apart from the tag so that the registry of
+/// `IOC_TAGS` can list it without keeping the tag (and its frozen file) alive.
+pub(crate) struct TagStats {
+    /// The fixed fields; its counters are unused.
+    info: abi::TagInfo,
+    chains: AtomicU64,
+    done: AtomicU64,
+    aborts: AtomicU64,
+    errors: AtomicU64,
+    hops: AtomicU64,
+    driver_hops: AtomicU64,
+}
+
+impl TagStats {
+    pub(crate) fn chain_started(&self) {
+        self.chains.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the end of a chain: its result (aborted is `ECANCELED`), its
+    /// reads, and how many of them the driver resubmitted.
+    pub(crate) fn chain_ended(&self, result: &Result, aborted: bool, reads: u32, driver_hops: u32) {
+        let outcome = match result {
+            Ok(()) => &self.done,
+            Err(_) if aborted => &self.aborts,
+            Err(_) => &self.errors,
+        };
+        outcome.fetch_add(1, Ordering::Relaxed);
+        self.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
+        self.driver_hops.fetch_add(u64::from(driver_hops), Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> abi::TagInfo {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        abi::TagInfo {
+            chains: get(&self.chains),
+            done: get(&self.done),
+            aborts: get(&self.aborts),
+            errors: get(&self.errors),
+            hops: get(&self.hops),
+            driver_hops: get(&self.driver_hops),
+            ..self.info
+        }
+    }
+}
+
+/// [`abi::TagInfo::file`] for `path`: the path, NUL-padded, or "..." and its
+/// tail when it does not fit.
+fn file_label(path: &[u8]) -> [u8; abi::FILE_LABEL_LEN] {
+    let mut label = [0u8; abi::FILE_LABEL_LEN];
+    let room = abi::FILE_LABEL_LEN - 1;
+    if path.len() <= room {
+        label[..path.len()].copy_from_slice(path);
+    } else {
+        label[..3].copy_from_slice(b"...");
+        label[3..room].copy_from_slice(&path[path.len() - (room - 3)..]);
+    }
+    label
 }

@@ -61,6 +61,59 @@ impl Control {
     pub fn file(&self) -> &File {
         &self.file
     }
+
+    /// Every tag attached through any open control device, with its
+    /// counters (needs CAP_PERFMON or CAP_SYS_ADMIN, and ABI 1.3).
+    pub fn tags(&self) -> Result<Vec<abi::TagInfo>> {
+        let mut entries = Vec::new();
+        loop {
+            let count = sys::ioc_tags(&self.file, &mut entries).map_err(|cause| Error::Ioctl { what: "tags", cause })?;
+            if count <= entries.len() {
+                entries.truncate(count);
+                return Ok(entries);
+            }
+            // More tags than room: make room for them and a few more.
+            entries.resize(count + 16, abi::TagInfo::default());
+        }
+    }
+}
+
+impl Default for abi::TagInfo {
+    fn default() -> Self {
+        Self {
+            prog_id: 0,
+            pid: 0,
+            extents: 0,
+            max_hops: 0,
+            ino: 0,
+            size: 0,
+            chains: 0,
+            done: 0,
+            aborts: 0,
+            errors: 0,
+            hops: 0,
+            driver_hops: 0,
+            function: [0; abi::FUNCTION_NAME_LEN],
+            file: [0; abi::FILE_LABEL_LEN],
+        }
+    }
+}
+
+impl abi::TagInfo {
+    /// The storage function's name.
+    pub fn function_name(&self) -> String {
+        nul_padded(&self.function)
+    }
+
+    /// The file's path at attach time (its tail, behind "...", if long).
+    pub fn file_path(&self) -> String {
+        nul_padded(&self.file)
+    }
+}
+
+fn nul_padded(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 fn open_error(path: PathBuf, cause: io::Error) -> Error {

@@ -84,6 +84,8 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
         ("chain read", libc::ELOOP) => " (the chain reached its hop limit; attach with a larger max_hops)",
         ("chain read", libc::EIO) => " (the device failed a read)",
         ("chain read", libc::ENOENT) => " (no such tag on this control device)",
+        ("tags", libc::EPERM) => " (listing every process's tags needs CAP_PERFMON or CAP_SYS_ADMIN)",
+        ("tags", libc::ENOTTY) => " (the loaded module is older than ABI 1.3: rebuild and reload it)",
         _ => "",
     }
 }

@@ -44,59 +44,174 @@ impl EncodeMetric for ConstHistogram {
     }
 }
 
-/// Counters that differ by one label (a small, fixed set of values).
+/// Counters or gauges whose series differ by their labels.
 #[derive(Debug)]
-struct LabelledCounters {
-    label: &'static str,
-    values: Vec<(&'static str, u64)>,
+struct Labelled {
+    kind: MetricType,
+    series: Vec<(Vec<(&'static str, String)>, u64)>,
 }
 
-impl TypedMetric for LabelledCounters {
-    const TYPE: MetricType = MetricType::Counter;
+impl Labelled {
+    /// Counters that differ by one label with a small, fixed set of values.
+    fn counters(label: &'static str, values: impl IntoIterator<Item = (&'static str, u64)>) -> Self {
+        Self {
+            kind: MetricType::Counter,
+            series: values.into_iter().map(|(v, n)| (vec![(label, v.to_string())], n)).collect(),
+        }
+    }
 }
 
-impl EncodeMetric for LabelledCounters {
+impl EncodeMetric for Labelled {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
-        for (value, n) in &self.values {
-            let labels = [(self.label, *value)];
-            encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        for (labels, n) in &self.series {
+            let mut family = encoder.encode_family(labels)?;
+            match self.kind {
+                MetricType::Gauge => family.encode_gauge(n)?,
+                _ => family.encode_counter::<NoLabelSet, _, u64>(n, None)?,
+            }
         }
         Ok(())
     }
 
     fn metric_type(&self) -> MetricType {
-        Self::TYPE
+        self.kind
     }
 }
 
-/// The exposition of one snapshot of the module's metrics.
-pub fn encode_metrics(m: &abi::Metrics) -> String {
+/// How many (function, file) series the per-tag metrics have at most unless
+/// told otherwise; the tags beyond are summed into one "(other)" series.
+pub const DEFAULT_TAG_SERIES: usize = 32;
+
+/// The label value of the series that sums the tags beyond the limit.
+pub const OTHER: &str = "(other)";
+
+/// Per-tag counters summed by (function, file): one series per pair, the
+/// busiest `max_series` pairs by chains (ties by name), and the rest summed
+/// into one ("(other)", "(other)") series, so that the number of series is
+/// bounded whatever is attached.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TagSeries {
+    pub function: String,
+    pub file: String,
+    /// Tags with these labels.
+    pub tags: u64,
+    pub chains: u64,
+    pub done: u64,
+    pub aborts: u64,
+    pub errors: u64,
+    pub driver_reads: u64,
+    pub process_reads: u64,
+}
+
+impl TagSeries {
+    fn add(&mut self, t: &abi::TagInfo) {
+        self.tags += 1;
+        self.chains += t.chains;
+        self.done += t.done;
+        self.aborts += t.aborts;
+        self.errors += t.errors;
+        self.driver_reads += t.driver_hops;
+        self.process_reads += t.hops.saturating_sub(t.driver_hops);
+    }
+
+    fn absorb(&mut self, o: &TagSeries) {
+        self.tags += o.tags;
+        self.chains += o.chains;
+        self.done += o.done;
+        self.aborts += o.aborts;
+        self.errors += o.errors;
+        self.driver_reads += o.driver_reads;
+        self.process_reads += o.process_reads;
+    }
+}
+
+/// Groups `tags` into at most `max_series + 1` [`TagSeries`].
+pub fn tag_series(tags: &[abi::TagInfo], max_series: usize) -> Vec<TagSeries> {
+    let mut by_label: std::collections::BTreeMap<(String, String), TagSeries> = Default::default();
+    for t in tags {
+        let (function, file) = (t.function_name(), t.file_path());
+        by_label
+            .entry((function.clone(), file.clone()))
+            .or_insert_with(|| TagSeries { function, file, ..Default::default() })
+            .add(t);
+    }
+    let mut series: Vec<TagSeries> = by_label.into_values().collect();
+    // Stable: equal chain counts keep the label order.
+    series.sort_by(|a, b| b.chains.cmp(&a.chains));
+    if series.len() > max_series {
+        let mut other = TagSeries { function: OTHER.into(), file: OTHER.into(), ..Default::default() };
+        for s in series.drain(max_series..) {
+            other.absorb(&s);
+        }
+        series.push(other);
+    }
+    series
+}
+
+fn register_tag_series(r: &mut Registry, series: &[TagSeries]) {
+    let family = |kind, pick: &dyn Fn(&TagSeries) -> Vec<(Option<(&'static str, &'static str)>, u64)>| Labelled {
+        kind,
+        series: series
+            .iter()
+            .flat_map(|s| {
+                pick(s).into_iter().map(|(extra, n)| {
+                    let mut labels = vec![("function", s.function.clone()), ("file", s.file.clone())];
+                    labels.extend(extra.map(|(k, v)| (k, v.to_string())));
+                    (labels, n)
+                })
+            })
+            .collect(),
+    };
+    r.register(
+        "tag_attached",
+        "Tags attached now, by storage function and file",
+        family(MetricType::Gauge, &|s| vec![(None, s.tags)]),
+    );
+    r.register(
+        "tag_chains",
+        "Chain reads started, by storage function and file (of tags attached now)",
+        family(MetricType::Counter, &|s| vec![(None, s.chains)]),
+    );
+    r.register(
+        "tag_chains_ended",
+        "Chain reads ended, by storage function, file and result (of tags attached now)",
+        family(MetricType::Counter, &|s| {
+            vec![
+                (Some(("result", "done")), s.done),
+                (Some(("result", "abort")), s.aborts),
+                (Some(("result", "error")), s.errors),
+            ]
+        }),
+    );
+    r.register(
+        "tag_reads",
+        "Device reads of chains, by storage function, file and issuer (of tags attached now)",
+        family(MetricType::Counter, &|s| {
+            vec![(Some(("issued_by", "driver")), s.driver_reads), (Some(("issued_by", "process")), s.process_reads)]
+        }),
+    );
+}
+
+/// The exposition of one snapshot of the module's metrics and, when given,
+/// of its tags (see [`tag_series`]).
+pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
     let s = &m.stats;
     let mut r = Registry::with_prefix("rnvme");
     r.register("chains", "Chain reads started", ConstCounter::new(s.chains));
     r.register(
         "chains_ended",
         "Chain reads ended, by result (done, aborted by the function, error)",
-        LabelledCounters {
-            label: "result",
-            values: vec![("done", s.done), ("abort", s.aborts), ("error", s.errors)],
-        },
+        Labelled::counters("result", [("done", s.done), ("abort", s.aborts), ("error", s.errors)]),
     );
     r.register(
         "reads",
         "Device reads of chains, by who issued them (the NVMe driver from completion context, or the module)",
-        LabelledCounters {
-            label: "issued_by",
-            values: vec![("driver", s.driver_hops), ("process", s.process_hops)],
-        },
+        Labelled::counters("issued_by", [("driver", s.driver_hops), ("process", s.process_hops)]),
     );
     r.register(
         "translations",
         "File offset to sector translations in completion context, by result (hit; miss: left to process context)",
-        LabelledCounters {
-            label: "result",
-            values: vec![("hit", s.cache_hits), ("miss", s.cache_misses)],
-        },
+        Labelled::counters("result", [("hit", s.cache_hits), ("miss", s.cache_misses)]),
     );
     r.register(
         "extent_maps_built",
@@ -106,10 +221,7 @@ pub fn encode_metrics(m: &abi::Metrics) -> String {
     r.register(
         "chain_errors",
         "Chain reads that ended with an error, by errno",
-        LabelledCounters {
-            label: "errno",
-            values: ERRNO_NAMES.iter().copied().zip(m.errors).collect(),
-        },
+        Labelled::counters("errno", ERRNO_NAMES.iter().copied().zip(m.errors)),
     );
     r.register("tags", "Files tagged now", ConstGauge::<i64>::new(s.tags as i64));
     r.register(
@@ -133,6 +245,9 @@ pub fn encode_metrics(m: &abi::Metrics) -> String {
             buckets: lat,
         },
     );
+    if let Some(series) = tags {
+        register_tag_series(&mut r, series);
+    }
     let mut out = String::new();
     encode(&mut out, &r).expect("writing to a String cannot fail");
     out
@@ -146,17 +261,31 @@ impl Control {
 }
 
 /// Serves `/metrics` on `listen` until the process ends (or, with
-/// `max_scrapes`, after that many requests).
-pub fn serve(control: &Control, listen: SocketAddr, max_scrapes: Option<u64>) -> Result<()> {
+/// `max_scrapes`, after that many requests), with at most `tag_series`
+/// per-tag series ([`tag_series`]). Without the right to list tags (CAP_PERFMON), or on a
+/// module older than ABI 1.3, it serves the module-wide metrics only and
+/// says so once on stderr.
+pub fn serve(control: &Control, listen: SocketAddr, max_scrapes: Option<u64>, max_tag_series: usize) -> Result<()> {
     let server = tiny_http::Server::http(listen).map_err(|e| Error::Listen {
         addr: listen,
         cause: e.to_string(),
     })?;
     let mut served = 0;
+    let mut tags_refused = false;
     for request in server.incoming_requests() {
         let response = if request.url() == "/metrics" {
+            let tags = match control.tags() {
+                Ok(t) => Some(tag_series(&t, max_tag_series)),
+                Err(e) => {
+                    if !tags_refused {
+                        eprintln!("rnvme: no per-tag metrics: {e}");
+                        tags_refused = true;
+                    }
+                    None
+                }
+            };
             match control.metrics() {
-                Ok(m) => tiny_http::Response::from_string(encode_metrics(&m)).with_header(
+                Ok(m) => tiny_http::Response::from_string(encode_metrics(&m, tags.as_deref())).with_header(
                     "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
                         .parse::<tiny_http::Header>()
                         .expect("a valid header"),

@@ -61,6 +61,21 @@ pub(crate) fn ioc_metrics(fd: &impl AsRawFd) -> io::Result<abi::Metrics> {
     Ok(m)
 }
 
+/// Lists attached tags into `entries`; returns how many are attached (which
+/// may be more than `entries` holds).
+pub(crate) fn ioc_tags(fd: &impl AsRawFd, entries: &mut [abi::TagInfo]) -> io::Result<usize> {
+    let mut list = abi::TagList {
+        entries: entries.as_mut_ptr() as u64,
+        capacity: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+        count: 0,
+    };
+    // SAFETY: IOC_TAGS is `_IOWR` of `abi::TagList`; the kernel also writes
+    // up to `capacity` `TagInfo`s at `entries`, which is a live `&mut` slice
+    // of that many.
+    unsafe { ioctl(fd, abi::IOC_TAGS, &mut list) }?;
+    Ok(list.count as usize)
+}
+
 pub(crate) fn ioc_stats(fd: &impl AsRawFd) -> io::Result<abi::Stats> {
     let mut stats = abi::Stats::default();
     // SAFETY: IOC_STATS is `_IOR` of `abi::Stats`.

@@ -18,6 +18,25 @@ echo "$out" | grep -qE '(3 nodes, 4 reads, 3 in the driver)' || fail "value-log 
 echo "$out" | grep -qE '^chains +[0-9]+' || fail "stats in the session"
 echo "$out" | grep -q 'detached tag' || fail "no detach"
 
+# `rnvme tags` lists a session's tag, of another process, with its counters.
+rm -f /tmp/session.in && mkfifo /tmp/session.in
+rnvme attach tree.db --pinned /sys/fs/bpf/bptree </tmp/session.in >/tmp/session.out 2>&1 &
+session=$!
+exec 3>/tmp/session.in
+echo 'lookup 1 2' >&3
+i=0
+until rnvme tags | grep -qE "^ *$session +[0-9]+ bptree +[0-9]+ +2 +2 +0 +0 +[0-9]+ +[0-9]+  /mnt/nvme/tree.db$"; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "rnvme tags: no bptree tag of pid $session with 2 chains: $(rnvme tags)"
+	sleep 0.1
+done
+rnvme tags
+rnvme tags --format json | grep -q "\"function\":\"bptree\"" || fail "tags json"
+echo detach >&3
+exec 3>&-
+wait $session || fail "session: $(cat /tmp/session.out)"
+rnvme tags | grep -q tree.db && fail "tag still listed after detach"
+
 # One-shot commands.
 start=$(rnvme mkdb chain chain.db --hops 8 --block-size 4096 --fragmented | sed -n 's/.*starting at offset \([0-9]*\).*/\1/p')
 [ -n "$start" ] || fail "no start offset"

@@ -77,7 +77,15 @@ pub fn fuzz_ioctl() -> Result<()> {
     let mut rng = Rng(seed);
     let mut results: BTreeMap<String, u64> = BTreeMap::new();
     let mut attached: Vec<u32> = Vec::new();
-    let cmds = [abi::IOC_VERSION, abi::IOC_ATTACH, abi::IOC_DETACH, abi::IOC_CHAIN_READ, abi::IOC_STATS];
+    let cmds = [
+        abi::IOC_VERSION,
+        abi::IOC_ATTACH,
+        abi::IOC_DETACH,
+        abi::IOC_CHAIN_READ,
+        abi::IOC_STATS,
+        abi::IOC_METRICS,
+        abi::IOC_TAGS,
+    ];
     for _ in 0..ITERATIONS {
         // The command: a real one, a real one with another size or
         // direction, or anything.
@@ -87,17 +95,18 @@ pub fn fuzz_ioctl() -> Result<()> {
             8 => rng.pick(&cmds) ^ (3 << 30),
             _ => rng.next() as u32,
         };
-        // The argument: 128 bytes of ours (more than any ABI struct), mostly
+        // The argument: 512 bytes of ours (more than any ABI struct), mostly
         // plausible, sometimes garbage.
-        let mut buf = [0u8; 128];
+        const _: () = assert!(std::mem::size_of::<abi::Metrics>() <= 512);
+        let mut buf = [0u8; 512];
         for b in buf.iter_mut() {
             *b = rng.next() as u8;
         }
         if rng.below(4) != 0 {
             let fds = [file.as_raw_fd(), f.as_fd().as_raw_fd(), dev, -1, 0, 9999];
             let ptrs = [scratch.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR, scratch.as_mut_ptr() as u64 + 1];
-            let put32 = |b: &mut [u8; 128], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-            let put64 = |b: &mut [u8; 128], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            let put32 = |b: &mut [u8; 512], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+            let put64 = |b: &mut [u8; 512], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
             match cmd {
                 abi::IOC_ATTACH => {
                     put32(&mut buf, 0, rng.pick(&fds) as u32);
@@ -121,10 +130,21 @@ pub fn fuzz_ioctl() -> Result<()> {
                     put64(&mut buf, 32, rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]));
                     put32(&mut buf, 40, rng.pick(&[0, 512, 4096]));
                 }
+                abi::IOC_TAGS => {
+                    put64(&mut buf, 0, rng.pick(&ptrs));
+                    put32(&mut buf, 8, rng.pick(&[0, 1, 4, 1000, u32::MAX]));
+                }
                 _ => {}
             }
             // A scratch pointer into our buffer with a length past its end
             // would let the kernel write our memory: keep them consistent.
+            if cmd == abi::IOC_TAGS {
+                let p = u64::from_ne_bytes(buf[0..8].try_into().unwrap());
+                if p == scratch.as_mut_ptr() as u64 || p == scratch.as_mut_ptr() as u64 + 1 {
+                    let fits = (4095 / std::mem::size_of::<abi::TagInfo>()) as u64;
+                    put32(&mut buf, 8, rng.below(fits + 1) as u32);
+                }
+            }
             if cmd == abi::IOC_CHAIN_READ {
                 let sp = u64::from_ne_bytes(buf[24..32].try_into().unwrap());
                 if sp == scratch.as_mut_ptr() as u64 + 1 {
@@ -144,10 +164,10 @@ pub fn fuzz_ioctl() -> Result<()> {
             _ => buf.as_mut_ptr().cast(),
         };
         // SAFETY: `arg` is null, unmapped, a kernel address (the kernel
-        // refuses those with EFAULT), or `buf`, 128 bytes of ours; any user
+        // refuses those with EFAULT), or `buf`, 512 bytes of ours; any user
         // pointer inside `buf` is null, unmapped, kernel, or into `scratch` /
-        // `out` (4096 bytes each) with a length that fits (see above), and
-        // the kernel writes no more than the length it is given.
+        // `out` (4096 bytes each) with a length (or IOC_TAGS capacity) that
+        // fits (see above), and the kernel writes no more than it is given.
         let ret = unsafe { libc::ioctl(dev, cmd as libc::Ioctl, arg) };
         let key = if ret < 0 {
             std::io::Error::last_os_error().raw_os_error().map_or("?".into(), |e| format!("errno {e}"))

@@ -73,6 +73,11 @@ enum Command {
     ///
     /// Example: rnvme stats --format json
     Stats(StatsArgs),
+    /// List every attached tag, of every process, with its counters (needs
+    /// CAP_PERFMON or CAP_SYS_ADMIN).
+    ///
+    /// Example: rnvme tags --format json
+    Tags(StatsArgs),
     /// Build (or with --verify, check) a file the built-in functions read.
     ///
     /// Example: rnvme mkdb bptree /mnt/nvme/tree.db --keys 100000 --depth 3
@@ -97,6 +102,10 @@ enum Command {
         /// Stop after this many requests (for tests).
         #[arg(long)]
         max_scrapes: Option<u64>,
+        /// Per-tag series at most: the busiest (function, file) pairs; the
+        /// other tags are summed into one series labelled "(other)".
+        #[arg(long, default_value_t = rnvme::metrics::DEFAULT_TAG_SERIES)]
+        tag_series: usize,
     },
     /// Write the headers to compile a storage function against
     /// (linux/rnvme.h, rnvme_bpf.h), for clang's -I.
@@ -456,6 +465,49 @@ fn stats(control: &Control, format: Format) -> Result<()> {
     Ok(())
 }
 
+fn tags(control: &Control, format: Format) -> Result<()> {
+    let tags = control.tags()?;
+    match format {
+        Format::Table => {
+            println!(
+                "{:>7} {:>5} {:<15} {:>7} {:>8} {:>8} {:>6} {:>6} {:>9} {:>9}  file",
+                "pid", "prog", "function", "extents", "chains", "done", "aborts", "errors", "reads", "in_driver"
+            );
+            for t in &tags {
+                println!(
+                    "{:>7} {:>5} {:<15} {:>7} {:>8} {:>8} {:>6} {:>6} {:>9} {:>9}  {}",
+                    t.pid,
+                    t.prog_id,
+                    t.function_name(),
+                    t.extents,
+                    t.chains,
+                    t.done,
+                    t.aborts,
+                    t.errors,
+                    t.hops,
+                    t.driver_hops,
+                    t.file_path()
+                );
+            }
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = tags
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "pid": t.pid, "prog_id": t.prog_id, "function": t.function_name(),
+                        "file": t.file_path(), "ino": t.ino, "size": t.size, "extents": t.extents,
+                        "max_hops": t.max_hops, "chains": t.chains, "done": t.done, "aborts": t.aborts,
+                        "errors": t.errors, "hops": t.hops, "driver_hops": t.driver_hops,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(rows));
+        }
+    }
+    Ok(())
+}
+
 fn session(control: &Control, tag: &Tag, file: &Path) -> Result<()> {
     println!(
         "tag {} on {} ({} extents); commands: run OFFSET LEN [SCRATCH-HEX] | lookup KEY... | scan BS FIRST BLOCKS LO HI | stats | detach",
@@ -648,6 +700,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Command::TestRun(a) => test_run(a),
         Command::Stats(a) => stats(&Control::open(&cli.device)?, a.format),
+        Command::Tags(a) => tags(&Control::open(&cli.device)?, a.format),
         Command::Mkdb(a) => mkdb(a),
         Command::Bench { args } => {
             // The benchmark is its own program (it measures this library from
@@ -663,10 +716,10 @@ fn run(cli: &Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Metrics { listen, max_scrapes } => {
+        Command::Metrics { listen, max_scrapes, tag_series } => {
             let control = Control::open(&cli.device)?;
             eprintln!("rnvme: serving metrics on http://{listen}/metrics");
-            rnvme::metrics::serve(&control, *listen, *max_scrapes)?;
+            rnvme::metrics::serve(&control, *listen, *max_scrapes, *tag_series)?;
             Ok(())
         }
         Command::Headers { out } => {
