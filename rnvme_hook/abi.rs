@@ -262,6 +262,27 @@ pub struct TagInfo {
     pub file: [u8; FILE_LABEL_LEN],
 }
 
+impl Default for TagInfo {
+    fn default() -> Self {
+        Self {
+            prog_id: 0,
+            pid: 0,
+            extents: 0,
+            max_hops: 0,
+            ino: 0,
+            size: 0,
+            chains: 0,
+            done: 0,
+            aborts: 0,
+            errors: 0,
+            hops: 0,
+            driver_hops: 0,
+            function: [0; FUNCTION_NAME_LEN],
+            file: [0; FILE_LABEL_LEN],
+        }
+    }
+}
+
 /// Lists every tag attached through any open `/dev/rnvme`:
 /// `ioctl(fd, IOC_TAGS, &mut TagList)`. Needs CAP_PERFMON or CAP_SYS_ADMIN
 /// (EPERM otherwise): it shows other processes' files.

@@ -30,34 +30,24 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
             .reader()
             .read_slice(&mut io.scratch_mut()?[..scratch_len])?;
     }
-    COUNTERS.chains.fetch_add(1, Ordering::Relaxed);
-    tag.stats().chain_started();
+    COUNTERS.chain.started();
+    tag.stats().chain.started();
 
     let start = Ktime::ktime_get();
     let result = walk(&tag, &io, args.offset, args.len);
     let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
-    let aborted = result == Err(errno::ecanceled());
-    match result {
-        Ok(()) => COUNTERS.done.fetch_add(1, Ordering::Relaxed),
-        Err(_) if aborted => COUNTERS.aborts.fetch_add(1, Ordering::Relaxed),
-        Err(_) => COUNTERS.errors.fetch_add(1, Ordering::Relaxed),
-    };
     if result == Err(EINTR) {
         // The last read is still in flight and owns the chain's buffers.
-        COUNTERS.chain_ended(0, ns, &result);
-        tag.stats().chain_ended(&result, false, 0, 0);
+        COUNTERS.chain_ended(&result, 0, 0, ns);
+        tag.stats().chain.ended(&result, 0, 0);
         return result;
     }
 
     let o = io.outcome();
     // Nothing was read if the first read was refused before submission.
     let reads = if o.len == 0 { 0 } else { o.hop + 1 };
-    COUNTERS.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
-    COUNTERS.chain_ended(reads, ns, &result);
-    COUNTERS
-        .driver_hops
-        .fetch_add(u64::from(o.driver_hops), Ordering::Relaxed);
-    tag.stats().chain_ended(&result, aborted, reads, o.driver_hops);
+    COUNTERS.chain_ended(&result, reads, o.driver_hops, ns);
+    tag.stats().chain.ended(&result, reads, o.driver_hops);
     args.verdict = o.verdict;
     args.hops = reads;
     args.driver_hops = o.driver_hops;

@@ -167,12 +167,12 @@ fn snapshot() -> abi::Stats {
     let c = &sys::COUNTERS;
     let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     abi::Stats {
-        chains: get(&c.chains),
-        done: get(&c.done),
-        aborts: get(&c.aborts),
-        errors: get(&c.errors),
-        hops: get(&c.hops),
-        driver_hops: get(&c.driver_hops),
+        chains: get(&c.chain.chains),
+        done: get(&c.chain.done),
+        aborts: get(&c.chain.aborts),
+        errors: get(&c.chain.errors),
+        hops: get(&c.chain.hops),
+        driver_hops: get(&c.chain.driver_hops),
         process_hops: get(&c.process_hops),
         cache_hits: get(&c.cache_hits),
         cache_misses: get(&c.cache_misses),

@@ -728,14 +728,49 @@ unsafe extern "C" fn end_io(bio: *mut bindings::bio) {
     INFLIGHT.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// The module's counters (see `abi::Stats`), also shown in debugfs.
-pub(crate) struct Counters {
+/// What chains count, module-wide (in [`COUNTERS`]) and per tag.
+pub(crate) struct ChainCounters {
     pub(crate) chains: AtomicU64,
     pub(crate) done: AtomicU64,
     pub(crate) aborts: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) hops: AtomicU64,
     pub(crate) driver_hops: AtomicU64,
+}
+
+impl ChainCounters {
+    pub(crate) const fn new() -> Self {
+        Self {
+            chains: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            aborts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            hops: AtomicU64::new(0),
+            driver_hops: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn started(&self) {
+        self.chains.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A chain ended with `result` (ECANCELED: the function aborted it)
+    /// after `reads` reads, `driver_hops` of them resubmitted by the driver.
+    pub(crate) fn ended(&self, result: &Result, reads: u32, driver_hops: u32) {
+        let outcome = match result {
+            Ok(()) => &self.done,
+            Err(e) if *e == errno::ecanceled() => &self.aborts,
+            Err(_) => &self.errors,
+        };
+        outcome.fetch_add(1, Ordering::Relaxed);
+        self.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
+        self.driver_hops.fetch_add(u64::from(driver_hops), Ordering::Relaxed);
+    }
+}
+
+/// The module's counters (see `abi::Stats`), also shown in debugfs.
+pub(crate) struct Counters {
+    pub(crate) chain: ChainCounters,
     pub(crate) process_hops: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
@@ -748,12 +783,7 @@ pub(crate) struct Counters {
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
-    chains: AtomicU64::new(0),
-    done: AtomicU64::new(0),
-    aborts: AtomicU64::new(0),
-    errors: AtomicU64::new(0),
-    hops: AtomicU64::new(0),
-    driver_hops: AtomicU64::new(0),
+    chain: ChainCounters::new(),
     process_hops: AtomicU64::new(0),
     cache_hits: AtomicU64::new(0),
     cache_misses: AtomicU64::new(0),
@@ -766,8 +796,10 @@ pub(crate) static COUNTERS: Counters = Counters {
 };
 
 impl Counters {
-    /// Records a finished chain: its reads, its time, its error.
-    pub(crate) fn chain_ended(&self, reads: u32, ns: u64, result: &Result) {
+    /// Records a finished chain: its result, its reads (`driver_hops` of
+    /// them resubmitted by the driver), its time.
+    pub(crate) fn chain_ended(&self, result: &Result, reads: u32, driver_hops: u32, ns: u64) {
+        self.chain.ended(result, reads, driver_hops);
         let b = abi::HOP_BUCKETS.iter().position(|&b| u64::from(reads) <= b).unwrap_or(8);
         self.hops_hist[b].fetch_add(1, Ordering::Relaxed);
         let us = ns / 1000;
@@ -783,12 +815,12 @@ impl Counters {
 
     fn named(&self) -> [(&'static CStr, &AtomicU64); 10] {
         [
-            (c_str!("chains"), &self.chains),
-            (c_str!("done"), &self.done),
-            (c_str!("aborts"), &self.aborts),
-            (c_str!("errors"), &self.errors),
-            (c_str!("hops"), &self.hops),
-            (c_str!("driver_hops"), &self.driver_hops),
+            (c_str!("chains"), &self.chain.chains),
+            (c_str!("done"), &self.chain.done),
+            (c_str!("aborts"), &self.chain.aborts),
+            (c_str!("errors"), &self.chain.errors),
+            (c_str!("hops"), &self.chain.hops),
+            (c_str!("driver_hops"), &self.chain.driver_hops),
             (c_str!("process_hops"), &self.process_hops),
             (c_str!("cache_hits"), &self.cache_hits),
             (c_str!("cache_misses"), &self.cache_misses),

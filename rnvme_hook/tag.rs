@@ -9,7 +9,7 @@ use kernel::{prelude::*, sync::Arc};
 use crate::{
     abi,
     extent::{self, Extent, Lookup, Piece},
-    sys::{errno, FileLayout, FrozenFile, Prog, COUNTERS, MAX_BLOCK, MAX_HOPS},
+    sys::{current_tgid, errno, ChainCounters, FileLayout, FrozenFile, Prog, COUNTERS, MAX_BLOCK, MAX_HOPS},
 };
 
 /// Files larger than this many blocks are refused at attach (the extent map
@@ -69,26 +69,16 @@ impl Tag {
         let stats = TagStats {
             info: abi::TagInfo {
                 prog_id,
-                pid: crate::sys::current_tgid(),
+                pid: current_tgid(),
                 extents: extents.len() as u32,
                 max_hops,
                 ino: file.ino(),
                 size: layout.size,
-                chains: 0,
-                done: 0,
-                aborts: 0,
-                errors: 0,
-                hops: 0,
-                driver_hops: 0,
                 function,
                 file: file.with_path(file_label)?,
+                ..Default::default()
             },
-            chains: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            aborts: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            hops: AtomicU64::new(0),
-            driver_hops: AtomicU64::new(0),
+            chain: ChainCounters::new(),
         };
         let stats = Arc::new(stats, GFP_KERNEL)?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
@@ -208,41 +198,20 @@ pub(crate) enum Plan {
 pub(crate) struct TagStats {
     /// The fixed fields; its counters are unused.
     info: abi::TagInfo,
-    chains: AtomicU64,
-    done: AtomicU64,
-    aborts: AtomicU64,
-    errors: AtomicU64,
-    hops: AtomicU64,
-    driver_hops: AtomicU64,
+    pub(crate) chain: ChainCounters,
 }
 
 impl TagStats {
-    pub(crate) fn chain_started(&self) {
-        self.chains.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Records the end of a chain: its result (aborted is `ECANCELED`), its
-    /// reads, and how many of them the driver resubmitted.
-    pub(crate) fn chain_ended(&self, result: &Result, aborted: bool, reads: u32, driver_hops: u32) {
-        let outcome = match result {
-            Ok(()) => &self.done,
-            Err(_) if aborted => &self.aborts,
-            Err(_) => &self.errors,
-        };
-        outcome.fetch_add(1, Ordering::Relaxed);
-        self.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
-        self.driver_hops.fetch_add(u64::from(driver_hops), Ordering::Relaxed);
-    }
-
     pub(crate) fn snapshot(&self) -> abi::TagInfo {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let c = &self.chain;
         abi::TagInfo {
-            chains: get(&self.chains),
-            done: get(&self.done),
-            aborts: get(&self.aborts),
-            errors: get(&self.errors),
-            hops: get(&self.hops),
-            driver_hops: get(&self.driver_hops),
+            chains: get(&c.chains),
+            done: get(&c.done),
+            aborts: get(&c.aborts),
+            errors: get(&c.errors),
+            hops: get(&c.hops),
+            driver_hops: get(&c.driver_hops),
             ..self.info
         }
     }

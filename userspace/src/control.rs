@@ -78,27 +78,6 @@ impl Control {
     }
 }
 
-impl Default for abi::TagInfo {
-    fn default() -> Self {
-        Self {
-            prog_id: 0,
-            pid: 0,
-            extents: 0,
-            max_hops: 0,
-            ino: 0,
-            size: 0,
-            chains: 0,
-            done: 0,
-            aborts: 0,
-            errors: 0,
-            hops: 0,
-            driver_hops: 0,
-            function: [0; abi::FUNCTION_NAME_LEN],
-            file: [0; abi::FILE_LABEL_LEN],
-        }
-    }
-}
-
 impl abi::TagInfo {
     /// The storage function's name.
     pub fn function_name(&self) -> String {
