@@ -4,7 +4,12 @@
 # Boot the rnvme kernel in QEMU with four emulated NVMe namespaces, each
 # with a fresh ext4 file system: 512 B and 4 KiB logical blocks, a 512 B one
 # whose ext4 sits in a partition starting at 1 MiB, and one whose reads of
-# one sector fail (blkdebug).
+# one sector fail (blkdebug). Each controller's QEMU device id is its serial
+# (rnvme512, ...).
+#
+# Outside shell mode, qemu/qmp-watch.py follows the console and serves the
+# guest's hot-unplug requests ("rnvme-host: device_del ID") through QEMU's
+# monitor (QMP socket $BUILD/qmp.sock; the exchange goes to $BUILD/qmp.log).
 #
 #   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
 #                       "N passed, 0 failed" and the kernel logged no oops/BUG
@@ -80,18 +85,20 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 printf '[inject-error]\nevent = "read_aio"\niotype = "read"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' \
 	"$FAULT_SECTOR" >"$BUILD/blkdebug.conf"
 
+# The guest's hot-unplug test needs the QMP watcher, which shell mode lacks.
+[[ $MODE == shell ]] || CMDLINE+=" rnvme.host=qmp"
 # shellcheck disable=SC2046
 ARGS=(
 	$(base_args) "${ACCEL_ARGS[@]}"
 	-append "$CMDLINE rnvme.accel=$ACCEL rnvme.qemu=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')"
 	-drive "file=$BUILD/nvme512.img,if=none,id=nvm512,format=raw"
-	-device "nvme,serial=rnvme512,drive=nvm512"
+	-device "nvme,id=rnvme512,serial=rnvme512,drive=nvm512"
 	-drive "file=$BUILD/nvme4k.img,if=none,id=nvm4k,format=raw"
-	-device "nvme,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
+	-device "nvme,id=rnvme4k,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
 	-drive "file=$BUILD/nvmepart.img,if=none,id=nvmpart,format=raw"
-	-device "nvme,serial=rnvmepart,drive=nvmpart"
+	-device "nvme,id=rnvmepart,serial=rnvmepart,drive=nvmpart"
 	-drive "driver=raw,file.driver=blkdebug,file.config=$BUILD/blkdebug.conf,file.image.driver=file,file.image.filename=$BUILD/nvmefault.img,if=none,id=nvmfault"
-	-device "nvme,serial=rnvmefault,drive=nvmfault"
+	-device "nvme,id=rnvmefault,serial=rnvmefault,drive=nvmfault"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 )
 
@@ -100,11 +107,20 @@ if [[ $MODE == shell ]]; then
 fi
 
 LOG=$BUILD/console-$MODE.log
+QMP=$BUILD/qmp.sock
+rm -f "$LOG" "$QMP" "$BUILD/qmp.log"
+"$QEMU_DIR/qmp-watch.py" "$LOG" "$QMP" "$BUILD/qmp.log" &
+watcher=$!
+trap 'kill $watcher 2>/dev/null || true' EXIT
 set +e
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${ARGS[@]}" -monitor none -serial stdio </dev/null |
-	tr -d '\r' | tee "$LOG"
+# sed -u: lines reach the log (and the watcher) as the guest prints them.
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${ARGS[@]}" \
+	-monitor none -qmp "unix:$QMP,server=on,wait=off" -serial stdio </dev/null |
+	sed -u 's/\r//g' | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
+kill "$watcher" 2>/dev/null || true
+wait "$watcher" 2>/dev/null || true
 
 fail() {
 	log "$*"
