@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the rnvme kernel in QEMU with four emulated NVMe namespaces, each
+# Boot the rnvme kernel in QEMU with five emulated NVMe namespaces, each
 # with a fresh ext4 file system: 512 B and 4 KiB logical blocks, a 512 B one
-# whose ext4 sits in a partition starting at 1 MiB, and one whose reads of
-# one sector fail (blkdebug).
+# whose ext4 sits in a partition starting at 1 MiB, one whose reads of one
+# sector fail (blkdebug), and a slow one (reads throttled to SLOW_IOPS per
+# second). Each controller's QEMU device id is its serial (rnvme512, ...).
+#
+# Outside shell mode, qemu/qmp-watch.py follows the console and serves the
+# guest's hot-unplug requests ("rnvme-host: device_del ID") through QEMU's
+# monitor (QMP socket $BUILD/qmp.sock; the exchange goes to $BUILD/qmp.log).
 #
 #   qemu/run.sh test    run the in-VM tests; exit 0 only if the guest printed
 #                       "N passed, 0 failed" and the kernel logged no oops/BUG
@@ -17,6 +22,7 @@
 #   RNVME_ACCEL=kvm|tcg      skip the KVM probe and use this accelerator
 #   RNVME_VM_TIMEOUT=SECS    hard limit for one boot (default 900)
 #   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
+#   RNVME_STRESS_SECS=SECS   duration of the vmtest stress scenario (default 120)
 set -euo pipefail
 
 MODE=${1:?usage: qemu/run.sh test|demo|bench|shell}
@@ -24,14 +30,17 @@ MODE=${1:?usage: qemu/run.sh test|demo|bench|shell}
 TIMEOUT=${RNVME_VM_TIMEOUT:-900}
 CPUS=${RNVME_VM_CPUS:-2}
 MEM=${RNVME_VM_MEM:-2G}
+STRESS_SECS=${RNVME_STRESS_SECS:-120}
 QEMU_DIR=$(cd "$(dirname "$0")" && pwd)
 
 log() { printf '[vm] %s\n' "$*" >&2; }
 
 # The sector of the fault disk whose reads fail (see the blkdebug rule below).
 FAULT_SECTOR=98304
+# Reads per second of the slow disk: each read waits about 1/SLOW_IOPS s.
+SLOW_IOPS=25
 
-CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
+CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
 
 base_args() {
 	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none
@@ -75,23 +84,30 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 512 rnvme4k
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvmeslow.img" 16 rnvmeslow
 # blkdebug fails every read of sector 98304 (48 MiB into the fault disk)
 # with EIO: the device error of the fault-injection tests.
 printf '[inject-error]\nevent = "read_aio"\niotype = "read"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' \
 	"$FAULT_SECTOR" >"$BUILD/blkdebug.conf"
 
+# The guest's hot-unplug test needs the QMP watcher, which shell mode lacks.
+[[ $MODE == shell ]] || CMDLINE+=" rnvme.host=qmp"
 # shellcheck disable=SC2046
 ARGS=(
 	$(base_args) "${ACCEL_ARGS[@]}"
 	-append "$CMDLINE rnvme.accel=$ACCEL rnvme.qemu=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')"
 	-drive "file=$BUILD/nvme512.img,if=none,id=nvm512,format=raw"
-	-device "nvme,serial=rnvme512,drive=nvm512"
+	-device "nvme,id=rnvme512,serial=rnvme512,drive=nvm512"
 	-drive "file=$BUILD/nvme4k.img,if=none,id=nvm4k,format=raw"
-	-device "nvme,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
+	-device "nvme,id=rnvme4k,serial=rnvme4k,drive=nvm4k,logical_block_size=4096,physical_block_size=4096"
 	-drive "file=$BUILD/nvmepart.img,if=none,id=nvmpart,format=raw"
-	-device "nvme,serial=rnvmepart,drive=nvmpart"
+	-device "nvme,id=rnvmepart,serial=rnvmepart,drive=nvmpart"
 	-drive "driver=raw,file.driver=blkdebug,file.config=$BUILD/blkdebug.conf,file.image.driver=file,file.image.filename=$BUILD/nvmefault.img,if=none,id=nvmfault"
-	-device "nvme,serial=rnvmefault,drive=nvmfault"
+	-device "nvme,id=rnvmefault,serial=rnvmefault,drive=nvmfault"
+	# QEMU's I/O throttling (blkdebug has no delay rule): SLOW_IOPS reads
+	# per second (after a burst of a few reads when idle).
+	-drive "file=$BUILD/nvmeslow.img,if=none,id=nvmslow,format=raw,throttling.iops-read=$SLOW_IOPS"
+	-device "nvme,id=rnvmeslow,serial=rnvmeslow,drive=nvmslow"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 )
 
@@ -100,11 +116,20 @@ if [[ $MODE == shell ]]; then
 fi
 
 LOG=$BUILD/console-$MODE.log
+QMP=$BUILD/qmp.sock
+rm -f "$LOG" "$QMP" "$BUILD/qmp.log"
+"$QEMU_DIR/qmp-watch.py" "$LOG" "$QMP" "$BUILD/qmp.log" &
+watcher=$!
+trap 'kill $watcher 2>/dev/null || true' EXIT
 set +e
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${ARGS[@]}" -monitor none -serial stdio </dev/null |
-	tr -d '\r' | tee "$LOG"
+# sed -u: lines reach the log (and the watcher) as the guest prints them.
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${ARGS[@]}" \
+	-monitor none -qmp "unix:$QMP,server=on,wait=off" -serial stdio </dev/null |
+	sed -u 's/\r//g' | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
+kill "$watcher" 2>/dev/null || true
+wait "$watcher" 2>/dev/null || true
 
 fail() {
 	log "$*"

@@ -14,6 +14,8 @@ PACKAGES=(
 	rsync cpio xz-utils patch make
 	# Guest image and VM.
 	busybox-static e2fsprogs fdisk qemu-system-x86
+	# The host side of the hot-unplug test (qemu/qmp-watch.py).
+	python3
 	# libbpf-rs / libbpf-cargo (libbpf-sys builds its bundled libbpf).
 	zlib1g-dev pkg-config build-essential
 )

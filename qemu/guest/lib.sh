@@ -43,6 +43,7 @@ mount_nvme() {
 	grep -q " /mnt/nvme4k " /proc/mounts || mount -t ext4 /dev/rnvme4k /mnt/nvme4k
 	grep -q " /mnt/part " /proc/mounts || mount -t ext4 "$(readlink /dev/rnvmepart)p1" /mnt/part
 	grep -q " /mnt/fault " /proc/mounts || mount -t ext4 /dev/rnvmefault /mnt/fault
+	grep -q " /mnt/slow " /proc/mounts || mount -t ext4 /dev/rnvmeslow /mnt/slow
 }
 
 # expect_cli_error PATTERN CMD...: CMD must fail (exit 1, not a clap usage

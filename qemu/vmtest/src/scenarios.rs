@@ -49,6 +49,7 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("fuzz-ioctl", crate::fuzz::fuzz_ioctl),
     ("fuzz-verifier", crate::fuzz::fuzz_verifier),
     ("device-error", crate::hardening::device_error),
+    ("slow-device", crate::hardening::slow_device),
     ("stress", crate::hardening::stress),
     ("metrics", crate::metrics::metrics_scrape),
 ];
