@@ -55,7 +55,8 @@ cache_key() {
 	{
 		echo "base=$1"
 		for p in "${SERIES[@]}"; do echo "patch $p"; cat "$PATCHES/$p"; done
-		for f in "${FRAGMENTS[@]}"; do echo "fragment $f"; cat "$f"; done
+		# Paths relative to the checkout: the key is the same in every clone.
+		for f in "${FRAGMENTS[@]}"; do echo "fragment ${f#"$ROOT"/}"; cat "$f"; done
 	} | sha256sum | cut -c1-16
 }
 
