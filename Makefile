@@ -26,12 +26,13 @@ GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rn
 VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOUR)
 
 .PHONY: help deps kernel module userspace initramfs test test-host test-vm \
-	test-debug demo bench vm clean distclean
+	test-debug test-all demo bench vm clean distclean
 
 help:
 	@echo "rnvme targets:"
 	@echo "  make demo       set up, build, boot the VM: insmod, a CLI session, a short benchmark"
 	@echo "  make bench      the full chain-read benchmark in the VM (results in bench-results/)"
+	@echo "  make test-all   make test, then make test-debug (what CI runs)"
 	@echo "  make test       set up, host tests (cargo test), build, VM tests"
 	@echo "  make vm         interactive shell in the VM (module loaded, ext4 mounted)"
 	@echo "  make deps       install Debian packages, rust-src and bindgen-cli"
@@ -86,6 +87,10 @@ test: deps test-host kernel test-vm
 test-debug: deps
 	$(MAKE) DEBUG=1 kernel
 	RNVME_VM_TIMEOUT=2400 $(MAKE) DEBUG=1 test-vm
+
+# The release suite first (fast to fail), then the same on the debug kernel.
+test-all: test
+	$(MAKE) test-debug
 
 demo: deps kernel initramfs
 	$(VM_ENV) qemu/run.sh demo
