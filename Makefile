@@ -64,6 +64,8 @@ userspace:
 	cargo build --release --workspace --bins
 
 test-host:
+	cargo fmt --all --check
+	rustfmt --check --edition 2021 rnvme_hook/*.rs
 	cargo test --release --workspace
 	cargo bench --bench formats -- --quick
 

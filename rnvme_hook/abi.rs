@@ -190,7 +190,8 @@ pub struct Stats {
 pub const HOP_BUCKETS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 /// Upper bounds, in microseconds, of the buckets of [`Metrics::latency`]
 /// (chain read time, ioctl to ioctl); a last bucket takes the rest.
-pub const LATENCY_BUCKETS_US: [u64; 10] = [50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000];
+pub const LATENCY_BUCKETS_US: [u64; 10] =
+    [50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000];
 /// The errnos [`Metrics::errors`] counts, in order (EIO, ENODATA, ENXIO,
 /// EINVAL, ELOOP, ECANCELED, EINTR); the last slot counts any other errno.
 pub const ERRNOS: [u32; 7] = [5, 61, 6, 22, 40, 125, 4];
@@ -318,6 +319,7 @@ const _: () = assert!(core::mem::size_of::<Detach>() == 8);
 const _: () = assert!(core::mem::size_of::<ChainRead>() == 72);
 const _: () = assert!(core::mem::align_of::<ChainRead>() == 8);
 const _: () = assert!(core::mem::size_of::<Stats>() == 80);
-const _: () = assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
+const _: () =
+    assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
 const _: () = assert!(core::mem::size_of::<TagList>() == 16);
 const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1));

@@ -11,8 +11,8 @@
 use core::{marker::PhantomData, pin::Pin};
 use kernel::{
     bindings,
-    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
     error::{from_result, to_result},
+    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
     prelude::*,
     str::CStr,
     types::{AsBytes, ForeignOwnable, Opaque},

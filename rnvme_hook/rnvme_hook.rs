@@ -103,7 +103,8 @@ struct Slot {
 
 impl Control {
     fn attach(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) = UserSlice::new(arg, size_of::<abi::Attach>()).reader_writer();
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::Attach>()).reader_writer();
         let mut args: abi::Attach = reader.read()?;
         let mut tags = self.tags.lock();
         let free = tags.iter().position(Option::is_none);
@@ -145,7 +146,8 @@ impl Control {
     }
 
     fn chain_read(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) = UserSlice::new(arg, size_of::<abi::ChainRead>()).reader_writer();
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::ChainRead>()).reader_writer();
         let mut args: abi::ChainRead = reader.read()?;
         let tag = self
             .tags
@@ -195,7 +197,11 @@ fn tags(arg: usize) -> Result<isize> {
     let (mut reader, mut writer) = UserSlice::new(arg, size_of::<abi::TagList>()).reader_writer();
     let mut list: abi::TagList = reader.read()?;
     let (infos, count) = sys::listed_tags(list.capacity as usize)?;
-    let mut out = UserSlice::new(list.entries as usize, infos.len() * size_of::<abi::TagInfo>()).writer();
+    let mut out = UserSlice::new(
+        list.entries as usize,
+        infos.len() * size_of::<abi::TagInfo>(),
+    )
+    .writer();
     for info in infos.iter() {
         out.write(info)?;
     }

@@ -157,9 +157,7 @@ impl FrozenFile {
         // Allocate delayed blocks and write dirty pages now, with errors
         // reported, so that `bmap` sees the final mapping.
         // SAFETY: `ptr` is a referenced file.
-        to_result(unsafe {
-            bindings::file_write_and_wait_range(ptr.as_ptr(), 0, i64::MAX)
-        })?;
+        to_result(unsafe { bindings::file_write_and_wait_range(ptr.as_ptr(), 0, i64::MAX) })?;
         Ok(file)
     }
 
@@ -210,7 +208,11 @@ impl FrozenFile {
         // `PATH_MAX` bytes into `buf` and returns a pointer into it, or an
         // error pointer.
         let p = from_err_ptr(unsafe {
-            bindings::file_path(self.ptr.as_ptr(), buf.as_mut_ptr().cast(), bindings::PATH_MAX as c_int)
+            bindings::file_path(
+                self.ptr.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                bindings::PATH_MAX as c_int,
+            )
         })?;
         // SAFETY: On success `p` is a NUL-terminated string inside `buf`.
         Ok(f(unsafe { CStr::from_char_ptr(p) }.as_bytes()))
@@ -282,7 +284,11 @@ pub(crate) fn current_tgid() -> u32 {
     // SAFETY: `current` is valid while it runs this; a null namespace means
     // the task's own.
     let tgid = unsafe {
-        bindings::__task_pid_nr_ns(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID, core::ptr::null_mut())
+        bindings::__task_pid_nr_ns(
+            bindings::get_current(),
+            bindings::pid_type_PIDTYPE_TGID,
+            core::ptr::null_mut(),
+        )
     };
     tgid as u32
 }
@@ -291,7 +297,8 @@ pub(crate) fn current_tgid() -> u32 {
 pub(crate) fn perfmon_capable() -> bool {
     // SAFETY: `capable` only checks the current task's credentials.
     unsafe {
-        bindings::capable(bindings::CAP_PERFMON as c_int) || bindings::capable(bindings::CAP_SYS_ADMIN as c_int)
+        bindings::capable(bindings::CAP_PERFMON as c_int)
+            || bindings::capable(bindings::CAP_SYS_ADMIN as c_int)
     }
 }
 
@@ -321,7 +328,10 @@ unsafe impl Sync for TagRegistry {}
 
 impl TagRegistry {
     pub(crate) fn create() -> Result<Self> {
-        let r = KBox::pin_init(pin_init!(Registry { tags <- new_mutex!(KVec::new()) }), GFP_KERNEL)?;
+        let r = KBox::pin_init(
+            pin_init!(Registry { tags <- new_mutex!(KVec::new()) }),
+            GFP_KERNEL,
+        )?;
         // SAFETY: The registry is never moved: only shared references to it
         // are handed out (`registry`), and `drop` frees it in place.
         let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(r) });
@@ -367,7 +377,10 @@ impl Listed {
 impl Drop for Listed {
     fn drop(&mut self) {
         let mut tags = registry().tags.lock();
-        if let Some(slot) = tags.iter_mut().find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.0))) {
+        if let Some(slot) = tags
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.0)))
+        {
             *slot = None;
         }
     }
@@ -555,7 +568,13 @@ impl ChainIo {
 
     /// Reads `len` bytes at file offset `offset` (read number `hop` of the
     /// chain) from `sector`: one bio the driver's hook sees, and may continue.
-    pub(crate) fn read_tagged(self: &Arc<Self>, offset: u64, len: u32, hop: u32, sector: u64) -> Result {
+    pub(crate) fn read_tagged(
+        self: &Arc<Self>,
+        offset: u64,
+        len: u32,
+        hop: u32,
+        sector: u64,
+    ) -> Result {
         self.start_read(offset, len, hop);
         self.submit(sector, 0, len, true)?;
         self.wait()
@@ -611,7 +630,13 @@ impl ChainIo {
         // kernel's shared bio set; with GFP_KERNEL this does not fail, but be
         // careful anyway.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(bdev, 1, opf, bindings::GFP_KERNEL, addr_of_mut!(bindings::fs_bio_set))
+            bindings::bio_alloc_bioset(
+                bdev,
+                1,
+                opf,
+                bindings::GFP_KERNEL,
+                addr_of_mut!(bindings::fs_bio_set),
+            )
         };
         if bio.is_null() {
             return Err(ENOMEM);
@@ -645,7 +670,9 @@ impl ChainIo {
     /// Waits for the bio submitted last. `EINTR` on a fatal signal (the bio
     /// completes later on its own), the I/O error otherwise.
     fn wait(&self) -> Result {
-        let bio = self.polled_bio.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        let bio = self
+            .polled_bio
+            .swap(core::ptr::null_mut(), Ordering::Relaxed);
         if !bio.is_null() {
             // SAFETY: `bio` carries the reference `submit` took, so it stays
             // valid until our `bio_put`; `done` was initialised by `submit`.
@@ -673,7 +700,8 @@ impl ChainIo {
         // SAFETY: Nothing is in flight; `block` holds the read of `len` bytes.
         unsafe {
             if (*c).flags & CHAIN_RAN == 0 && (*c).error == 0 {
-                let more = bindings::rnvme_chain_run(c, self.block.0.get().cast::<c_void>(), (*c).len);
+                let more =
+                    bindings::rnvme_chain_run(c, self.block.0.get().cast::<c_void>(), (*c).len);
                 if more {
                     (*c).flags |= CHAIN_CONTINUE;
                 }
@@ -764,7 +792,8 @@ impl ChainCounters {
         };
         outcome.fetch_add(1, Ordering::Relaxed);
         self.hops.fetch_add(u64::from(reads), Ordering::Relaxed);
-        self.driver_hops.fetch_add(u64::from(driver_hops), Ordering::Relaxed);
+        self.driver_hops
+            .fetch_add(u64::from(driver_hops), Ordering::Relaxed);
     }
 }
 
@@ -800,10 +829,16 @@ impl Counters {
     /// them resubmitted by the driver), its time.
     pub(crate) fn chain_ended(&self, result: &Result, reads: u32, driver_hops: u32, ns: u64) {
         self.chain.ended(result, reads, driver_hops);
-        let b = abi::HOP_BUCKETS.iter().position(|&b| u64::from(reads) <= b).unwrap_or(8);
+        let b = abi::HOP_BUCKETS
+            .iter()
+            .position(|&b| u64::from(reads) <= b)
+            .unwrap_or(8);
         self.hops_hist[b].fetch_add(1, Ordering::Relaxed);
         let us = ns / 1000;
-        let l = abi::LATENCY_BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(10);
+        let l = abi::LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(10);
         self.latency_hist[l].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_ns.fetch_add(ns, Ordering::Relaxed);
         if let Err(e) = result {
@@ -848,11 +883,15 @@ impl DebugfsCounters {
     pub(crate) fn create() -> Self {
         // SAFETY: Creates a top-level directory; failure yields an error
         // pointer that the other debugfs calls accept.
-        let dir = unsafe { bindings::debugfs_create_dir(c_str!("rnvme").as_char_ptr(), core::ptr::null_mut()) };
+        let dir = unsafe {
+            bindings::debugfs_create_dir(c_str!("rnvme").as_char_ptr(), core::ptr::null_mut())
+        };
         for (name, counter) in COUNTERS.named() {
             // SAFETY: `counter` is static; debugfs reads it as a `u64`, which
             // has the layout of `AtomicU64`, with an atomic 64-bit load.
-            unsafe { bindings::debugfs_create_u64(name.as_char_ptr(), 0o444, dir, counter.as_ptr()) };
+            unsafe {
+                bindings::debugfs_create_u64(name.as_char_ptr(), 0o444, dir, counter.as_ptr())
+            };
         }
         Self { dir }
     }

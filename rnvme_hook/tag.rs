@@ -9,7 +9,10 @@ use kernel::{prelude::*, sync::Arc};
 use crate::{
     abi,
     extent::{self, Extent, Lookup, Piece},
-    sys::{current_tgid, errno, ChainCounters, FileLayout, FrozenFile, Prog, COUNTERS, MAX_BLOCK, MAX_HOPS},
+    sys::{
+        current_tgid, errno, ChainCounters, FileLayout, FrozenFile, Prog, COUNTERS, MAX_BLOCK,
+        MAX_HOPS,
+    },
 };
 
 /// Files larger than this many blocks are refused at attach (the extent map
@@ -127,7 +130,10 @@ impl Tag {
         if offset & lba_mask != 0 || u64::from(len) & lba_mask != 0 {
             return Err(EINVAL);
         }
-        if offset.checked_add(u64::from(len)).map_or(true, |end| end > self.layout.size) {
+        if offset
+            .checked_add(u64::from(len))
+            .map_or(true, |end| end > self.layout.size)
+        {
             return Err(ENXIO);
         }
         Ok(())

@@ -39,10 +39,12 @@ command -v rustup >/dev/null || {
 	log "error: rustup not found; install Rust with rustup first (https://rustup.rs)"
 	exit 1
 }
-if ! rustup component list --installed | grep -q '^rust-src'; then
-	log "adding rust-src"
-	rustup component add rust-src
-fi
+for component in rust-src rustfmt; do
+	if ! rustup component list --installed | grep -q "^$component"; then
+		log "adding $component"
+		rustup component add "$component"
+	fi
+done
 if [[ $(bindgen --version 2>/dev/null) != "bindgen $BINDGEN_VERSION" ]]; then
 	log "installing bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
 	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"

@@ -65,17 +65,26 @@ fn main() {
             .collect();
         sources.sort();
         for src in sources {
-            let name = src.file_name().unwrap().to_str().unwrap().trim_end_matches(".bpf.c");
+            let name = src
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".bpf.c");
             let obj = objs.join(format!("{name}.bpf.o"));
             let mut builder = SkeletonBuilder::new();
             builder.source(&src).obj(&obj).clang_args(&clang_args);
             if list == "BUILTIN" {
                 // A typed skeleton per built-in function.
                 let skel = out.join(format!("{name}.skel.rs"));
-                builder.build_and_generate(&skel).unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
+                builder
+                    .build_and_generate(&skel)
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
                 skels += &format!("pub(crate) mod {name} {{\n    include!({skel:?});\n}}\n");
             } else {
-                builder.build().unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
+                builder
+                    .build()
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", src.display()));
                 functions += &format!("    ({name:?}, include_bytes!({obj:?})),\n");
             }
         }
@@ -87,13 +96,19 @@ fn main() {
     println!("cargo:rerun-if-changed={}", bpf.display());
     println!("cargo:rerun-if-changed={}", bpf.join("tests").display());
     println!("cargo:rerun-if-changed={}", bpf.join("include").display());
-    println!("cargo:rerun-if-changed={}", root.join("kernel-patches").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("kernel-patches").display()
+    );
 }
 
 /// The contents of the UAPI header as the patch series creates it.
 fn extract_uapi(patches: &Path) -> String {
     let series = fs::read_to_string(patches.join("series")).unwrap();
-    for name in series.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for name in series
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let patch = fs::read_to_string(patches.join(name.trim())).unwrap();
         let marker = format!("+++ b/{UAPI_PATH}\n");
         let Some(start) = patch.find(&marker) else {

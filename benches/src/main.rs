@@ -74,14 +74,17 @@ struct Args {
 
 fn cmdline_arg(name: &str) -> Option<String> {
     let c = std::fs::read_to_string("/proc/cmdline").ok()?;
-    c.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
+    c.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(path) = &args.validate {
-        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-        let r: Report = serde_json::from_str(&text).context("bench.json does not follow the schema")?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let r: Report =
+            serde_json::from_str(&text).context("bench.json does not follow the schema")?;
         r.validate()?;
         println!("{}: valid {SCHEMA}, {} rows", path.display(), r.rows.len());
         return Ok(());
@@ -91,7 +94,10 @@ fn main() -> Result<()> {
     let mut report = Report {
         schema: SCHEMA.into(),
         environment: Environment {
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .into(),
             accelerator: cmdline_arg("rnvme.accel").unwrap_or_else(|| "unknown".into()),
             qemu: cmdline_arg("rnvme.qemu").unwrap_or_else(|| "unknown".into()),
             vcpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -110,24 +116,43 @@ fn main() -> Result<()> {
             other => anyhow::bail!("unknown workload {other}"),
         })
         .collect::<Result<_>>()?;
-    let lookups = args.lookups.max(args.threads.iter().copied().max().unwrap_or(1));
+    let lookups = args
+        .lookups
+        .max(args.threads.iter().copied().max().unwrap_or(1));
 
     for &bs in &args.block_sizes {
         let mut floor_done = false;
         for &kind in &kinds {
             for &depth in &args.depths {
-                let w = Workload::create(&args.dir, kind, bs, depth, lookups, u64::from(depth) * 7919 + u64::from(bs))?;
+                let w = Workload::create(
+                    &args.dir,
+                    kind,
+                    bs,
+                    depth,
+                    lookups,
+                    u64::from(depth) * 7919 + u64::from(bs),
+                )?;
                 if !floor_done {
                     let latency_ns = measure::floor(&w, args.floor_reads)?;
                     eprintln!("floor {bs} B: mean {:.1} us", latency_ns.mean / 1e3);
-                    report.floors.push(Floor { block_size: bs, latency_ns });
+                    report.floors.push(Floor {
+                        block_size: bs,
+                        latency_ns,
+                    });
                     floor_done = true;
                 }
-                let threads: Vec<usize> = if depth == args.deep { args.threads.clone() } else { vec![1] };
+                let threads: Vec<usize> = if depth == args.deep {
+                    args.threads.clone()
+                } else {
+                    vec![1]
+                };
                 for &t in &threads {
                     for way in Way::ALL {
-                        let measured = measure::run(&w, way, &control, t, lookups, args.warmup, args.reps)
-                            .with_context(|| format!("{kind:?} {bs} B depth {depth} {way:?} x{t}"))?;
+                        let measured =
+                            measure::run(&w, way, &control, t, lookups, args.warmup, args.reps)
+                                .with_context(|| {
+                                    format!("{kind:?} {bs} B depth {depth} {way:?} x{t}")
+                                })?;
                         eprintln!(
                             "{kind:?} {bs} B depth {depth} ({} reads) {way:?} x{t}: mean {:.1} us, {:.0} lookups/s",
                             w.reads,
@@ -155,7 +180,10 @@ fn main() -> Result<()> {
     let table = report.table();
     print!("{table}");
     std::fs::write(args.out.join("bench.txt"), &table)?;
-    std::fs::write(args.out.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        args.out.join("bench.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     report.plot(&args.out.join("bench.svg"))?;
     println!("rnvme-bench: done, results in {}", args.out.display());
     Ok(())

@@ -29,10 +29,19 @@ impl Cpu {
         let v: Vec<u64> = stat
             .lines()
             .find(|l| l.starts_with("cpu "))
-            .map(|l| l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect())
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let at = |i: usize| v.get(i).copied().unwrap_or(0);
-        Self { user: at(0) + at(1), system: at(2), irq: at(5) + at(6) }
+        Self {
+            user: at(0) + at(1),
+            system: at(2),
+            irq: at(5) + at(6),
+        }
     }
 
     fn since(self, before: Cpu) -> Cpu {
@@ -110,7 +119,11 @@ pub fn run(
     let mut wall = Duration::ZERO;
     let mut cpu = Cpu::default();
     for rep in 0..reps + 1 {
-        let (count, timed) = if rep == 0 { (warmup.min(lookups), false) } else { (lookups, true) };
+        let (count, timed) = if rep == 0 {
+            (warmup.min(lookups), false)
+        } else {
+            (lookups, true)
+        };
         let cpu_before = Cpu::now();
         let start = Instant::now();
         let per_thread: Vec<Result<Vec<u64>>> = thread::scope(|s| {
@@ -134,12 +147,17 @@ pub fn run(
                             let t0 = Instant::now();
                             let answer = match (&mut reader, &tag) {
                                 (Some(r), _) => w.lookup_user(r.as_mut(), key)?,
-                                (None, Some(tag)) => w.lookup_rnvme(tag, key, way == Way::RnvmePolled)?,
+                                (None, Some(tag)) => {
+                                    w.lookup_rnvme(tag, key, way == Way::RnvmePolled)?
+                                }
                                 (None, None) => unreachable!(),
                             };
                             lat.push(t0.elapsed().as_nanos() as u64);
                             if answer != w.answers[i] {
-                                bail!("{way:?}: lookup {i} (key {key}) gave {answer:?}, want {:?}", w.answers[i]);
+                                bail!(
+                                    "{way:?}: lookup {i} (key {key}) gave {answer:?}, want {:?}",
+                                    w.answers[i]
+                                );
                             }
                         }
                         Ok(lat)
@@ -171,7 +189,11 @@ pub fn run(
         lookups_per_s: n / wall.as_secs_f64(),
         latency_ns: Latency::of(&mut samples),
         rep_mean_ns,
-        cpu_per_lookup: CpuPerLookup { user_us: us(cpu.user), system_us: us(cpu.system), irq_us: us(cpu.irq) },
+        cpu_per_lookup: CpuPerLookup {
+            user_us: us(cpu.user),
+            system_us: us(cpu.system),
+            irq_us: us(cpu.irq),
+        },
     })
 }
 

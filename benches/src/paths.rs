@@ -94,7 +94,10 @@ pub struct PreadReader {
 
 impl PreadReader {
     pub fn new(path: &Path) -> Result<Self> {
-        Ok(Self { file: open_direct(path)?, buf: Aligned::new() })
+        Ok(Self {
+            file: open_direct(path)?,
+            buf: Aligned::new(),
+        })
     }
 }
 
@@ -142,7 +145,12 @@ impl Reader for UringReader {
             if self.read_once(offset, buf) {
                 return true;
             }
-            if self.last_error.as_ref().and_then(std::io::Error::raw_os_error) != Some(libc::EAGAIN) {
+            if self
+                .last_error
+                .as_ref()
+                .and_then(std::io::Error::raw_os_error)
+                != Some(libc::EAGAIN)
+            {
                 return false;
             }
         }
@@ -153,9 +161,13 @@ impl Reader for UringReader {
 impl UringReader {
     fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> bool {
         let b = self.buf.get(buf.len());
-        let sqe = opcode::Read::new(types::Fd(self.file.as_raw_fd()), b.as_mut_ptr(), b.len() as u32)
-            .offset(offset)
-            .build();
+        let sqe = opcode::Read::new(
+            types::Fd(self.file.as_raw_fd()),
+            b.as_mut_ptr(),
+            b.len() as u32,
+        )
+        .offset(offset)
+        .build();
         // SAFETY: `b` stays valid and unused until the completion is reaped
         // below (we wait for it before touching the buffer again).
         if unsafe { self.ring.submission().push(&sqe) }.is_err() {
@@ -233,7 +245,14 @@ pub struct Workload {
 impl Workload {
     /// Builds the file for `kind` at `depth` with `block_size` blocks in
     /// `dir`, and `lookups` keys with their answers.
-    pub fn create(dir: &Path, kind: Kind, block_size: u32, depth: u32, lookups: usize, seed: u64) -> Result<Self> {
+    pub fn create(
+        dir: &Path,
+        kind: Kind,
+        block_size: u32,
+        depth: u32,
+        lookups: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let path = dir.join(format!("bench-{kind:?}-{block_size}-{depth}").to_lowercase());
         let mut rng = seed | 1;
         let mut next = move || {
@@ -254,9 +273,15 @@ impl Workload {
                     seed,
                 };
                 let tree = bptree::build(&spec).map_err(anyhow::Error::msg)?;
-                ensure!(tree.sup.depth == depth, "tree of depth {} for {depth}", tree.sup.depth);
+                ensure!(
+                    tree.sup.depth == depth,
+                    "tree of depth {} for {depth}",
+                    tree.sup.depth
+                );
                 let present = bptree::present_keys(&spec);
-                let keys: Vec<u64> = (0..lookups).map(|_| present[(next() % present.len() as u64) as usize]).collect();
+                let keys: Vec<u64> = (0..lookups)
+                    .map(|_| present[(next() % present.len() as u64) as usize])
+                    .collect();
                 let mut read = memory_reader(&tree.bytes);
                 let answers = keys
                     .iter()
@@ -277,7 +302,12 @@ impl Workload {
                 })
             }
             Kind::Chain => {
-                let spec = ChainSpec { hops: depth, block_size, file_blocks: depth * 64, seed };
+                let spec = ChainSpec {
+                    hops: depth,
+                    block_size,
+                    file_blocks: depth * 64,
+                    seed,
+                };
                 let c = chain::build(&spec);
                 let answer = chain::walk(memory_reader(&c.bytes), c.start, block_size, 256)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -313,7 +343,9 @@ impl Workload {
     /// One lookup with the storage function.
     pub fn lookup_rnvme(&self, tag: &Tag, key: u64, polled: bool) -> Result<Answer> {
         match self.kind {
-            Kind::Bptree => Ok(Answer::Tree(tag.lookup(self.sup.as_ref().unwrap(), key, polled)?.0)),
+            Kind::Bptree => Ok(Answer::Tree(
+                tag.lookup(self.sup.as_ref().unwrap(), key, polled)?.0,
+            )),
             Kind::Chain => {
                 let mut scratch = vec![0u8; ChainResult::SIZE];
                 if polled {

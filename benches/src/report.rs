@@ -91,14 +91,22 @@ impl Report {
             let pts: Vec<(f64, f64)> = self
                 .rows
                 .iter()
-                .filter(|r| r.threads == 1 && r.workload == workload && r.block_size == block_size && r.way == way)
+                .filter(|r| {
+                    r.threads == 1
+                        && r.workload == workload
+                        && r.block_size == block_size
+                        && r.way == way
+                })
                 .map(|r| (f64::from(r.reads), r.measured.latency_ns.mean))
                 .collect();
             if pts.len() < 2 {
                 continue;
             }
             let n = pts.len() as f64;
-            let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+            let (mx, my) = (
+                pts.iter().map(|p| p.0).sum::<f64>() / n,
+                pts.iter().map(|p| p.1).sum::<f64>() / n,
+            );
             let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
             let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
             let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
@@ -120,10 +128,19 @@ impl Report {
     /// Checks that a report read back is complete and consistent.
     pub fn validate(&self) -> Result<()> {
         ensure!(self.schema == SCHEMA, "schema {:?}", self.schema);
-        ensure!(!self.rows.is_empty() && !self.floors.is_empty(), "no rows or no floor");
+        ensure!(
+            !self.rows.is_empty() && !self.floors.is_empty(),
+            "no rows or no floor"
+        );
         for r in &self.rows {
-            ensure!(r.measured.lookups > 0 && r.measured.reps == r.measured.rep_mean_ns.len(), "{r:?}");
-            ensure!(r.measured.lookups_per_s > 0.0 && r.measured.latency_ns.p50 > 0, "{r:?}");
+            ensure!(
+                r.measured.lookups > 0 && r.measured.reps == r.measured.rep_mean_ns.len(),
+                "{r:?}"
+            );
+            ensure!(
+                r.measured.lookups_per_s > 0.0 && r.measured.latency_ns.p50 > 0,
+                "{r:?}"
+            );
             ensure!(r.syscalls_per_lookup == r.way.syscalls(r.reads), "{r:?}");
         }
         Ok(())
@@ -152,7 +169,19 @@ impl Report {
         let _ = writeln!(
             t,
             "{:<7} {:>5} {:>5} {:>3} {:<12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>8} {:>8}",
-            "work", "block", "reads", "thr", "way", "mean us", "p50 us", "p99 us", "lookups/s", "x pread", "cpu us/lk", "x pread", "syscalls"
+            "work",
+            "block",
+            "reads",
+            "thr",
+            "way",
+            "mean us",
+            "p50 us",
+            "p99 us",
+            "lookups/s",
+            "x pread",
+            "cpu us/lk",
+            "x pread",
+            "syscalls"
         );
         for r in &self.rows {
             let base = self.rows.iter().find(|b| {
@@ -207,21 +236,42 @@ impl Report {
         let root = SVGBackend::new(path, (1100, 450)).into_drawing_area();
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(560);
-        let workload = self.rows.first().map(|r| (r.workload, r.block_size)).context("no rows")?;
-        let rows: Vec<&Row> =
-            self.rows.iter().filter(|r| (r.workload, r.block_size) == workload).collect();
+        let workload = self
+            .rows
+            .first()
+            .map(|r| (r.workload, r.block_size))
+            .context("no rows")?;
+        let rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| (r.workload, r.block_size) == workload)
+            .collect();
         let colours = [RED, BLUE, GREEN, MAGENTA];
 
         let one: Vec<&&Row> = rows.iter().filter(|r| r.threads == 1).collect();
         let max_reads = one.iter().map(|r| r.reads).max().unwrap_or(1);
-        let max_lat = one.iter().map(|r| r.measured.latency_ns.mean).fold(1.0, f64::max) / 1e3;
+        let max_lat = one
+            .iter()
+            .map(|r| r.measured.latency_ns.mean)
+            .fold(1.0, f64::max)
+            / 1e3;
         let mut chart = ChartBuilder::on(&left)
-            .caption(format!("{:?} {} B: latency per lookup (1 thread)", workload.0, workload.1), ("sans-serif", 16))
+            .caption(
+                format!(
+                    "{:?} {} B: latency per lookup (1 thread)",
+                    workload.0, workload.1
+                ),
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55)
             .build_cartesian_2d(0u32..max_reads + 1, 0f64..max_lat * 1.1)?;
-        chart.configure_mesh().x_desc("device reads per lookup").y_desc("mean latency (us)").draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("device reads per lookup")
+            .y_desc("mean latency (us)")
+            .draw()?;
         for (i, way) in Way::ALL.iter().enumerate() {
             let pts: Vec<(u32, f64)> = one
                 .iter()
@@ -238,7 +288,10 @@ impl Report {
         if let Some(f) = self.floors.iter().find(|f| f.block_size == workload.1) {
             let fl = f.latency_ns.mean / 1e3;
             chart
-                .draw_series(LineSeries::new((1..=max_reads).map(|r| (r, fl * f64::from(r))), BLACK.stroke_width(1)))?
+                .draw_series(LineSeries::new(
+                    (1..=max_reads).map(|r| (r, fl * f64::from(r))),
+                    BLACK.stroke_width(1),
+                ))?
                 .label("reads x device floor")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
         }
@@ -253,17 +306,30 @@ impl Report {
         if let Some(deep) = deep {
             let at: Vec<&&Row> = rows.iter().filter(|r| r.reads == deep).collect();
             let max_t = at.iter().map(|r| r.threads).max().unwrap_or(1);
-            let max_tp = at.iter().map(|r| r.measured.lookups_per_s).fold(1.0, f64::max);
+            let max_tp = at
+                .iter()
+                .map(|r| r.measured.lookups_per_s)
+                .fold(1.0, f64::max);
             let mut chart = ChartBuilder::on(&right)
-                .caption(format!("throughput, {deep} reads per lookup"), ("sans-serif", 16))
+                .caption(
+                    format!("throughput, {deep} reads per lookup"),
+                    ("sans-serif", 16),
+                )
                 .margin(10)
                 .x_label_area_size(35)
                 .y_label_area_size(60)
                 .build_cartesian_2d(0usize..max_t + 1, 0f64..max_tp * 1.1)?;
-            chart.configure_mesh().x_desc("threads").y_desc("lookups/s").draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("threads")
+                .y_desc("lookups/s")
+                .draw()?;
             for (i, way) in Way::ALL.iter().enumerate() {
-                let mut pts: Vec<(usize, f64)> =
-                    at.iter().filter(|r| r.way == *way).map(|r| (r.threads, r.measured.lookups_per_s)).collect();
+                let mut pts: Vec<(usize, f64)> = at
+                    .iter()
+                    .filter(|r| r.way == *way)
+                    .map(|r| (r.threads, r.measured.lookups_per_s))
+                    .collect();
                 pts.sort_by_key(|p| p.0);
                 let c = colours[i];
                 chart
@@ -273,11 +339,11 @@ impl Report {
                 chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
             }
             chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .draw()?;
         }
         root.present()?;
         Ok(())

@@ -67,7 +67,10 @@ impl Control {
     pub fn tags(&self) -> Result<Vec<abi::TagInfo>> {
         let mut entries = Vec::new();
         loop {
-            let count = sys::ioc_tags(&self.file, &mut entries).map_err(|cause| Error::Ioctl { what: "tags", cause })?;
+            let count = sys::ioc_tags(&self.file, &mut entries).map_err(|cause| Error::Ioctl {
+                what: "tags",
+                cause,
+            })?;
             if count <= entries.len() {
                 entries.truncate(count);
                 return Ok(entries);

@@ -41,10 +41,16 @@ pub enum Error {
 
     /// The metrics exporter cannot listen where it was asked to.
     #[error("cannot listen on {addr}: {cause} (is the port in use? pick another with --listen)")]
-    Listen { addr: std::net::SocketAddr, cause: String },
+    Listen {
+        addr: std::net::SocketAddr,
+        cause: String,
+    },
 
     /// A chain read ended with an error after `hops` reads.
-    #[error("chain read failed after {hops} reads: {cause}{}", hint("chain read", cause))]
+    #[error(
+        "chain read failed after {hops} reads: {cause}{}",
+        hint("chain read", cause)
+    )]
     Chain { hops: u32, cause: io::Error },
 
     /// The loaded module speaks an ABI this library does not.
@@ -61,7 +67,10 @@ impl Error {
             | Error::Ioctl { cause, .. }
             | Error::Chain { cause, .. }
             | Error::Pin { cause, .. } => cause.raw_os_error(),
-            Error::Load { .. } | Error::UnknownFunction(_) | Error::AbiMismatch { .. } | Error::Listen { .. } => None,
+            Error::Load { .. }
+            | Error::UnknownFunction(_)
+            | Error::AbiMismatch { .. }
+            | Error::Listen { .. } => None,
         }
     }
 }

@@ -98,15 +98,25 @@ macro_rules! load_skeleton {
             .map_err(|e| load(e.to_string()))?;
         sys::set_storage_function_type(&mut open.progs.$prog).map_err(|e| load(e.to_string()))?;
         let skel = open.load().map_err(|e| load(e.to_string()))?;
-        let fd = skel.progs.$prog.as_fd().try_clone_to_owned().map_err(|e| load(e.to_string()))?;
+        let fd = skel
+            .progs
+            .$prog
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| load(e.to_string()))?;
         Ok::<_, Error>(fd)
     }};
 }
 
+/// Loads a function and returns its program fd.
+type Loader = fn() -> Result<OwnedFd>;
+
 /// The built-in functions: `bpf/<name>.bpf.c`, loaded through their
 /// libbpf-cargo skeletons.
-const BUILTIN: &[(&str, fn() -> Result<OwnedFd>)] = &[
-    ("bptree", || load_skeleton!(bptree, BptreeSkelBuilder, bptree)),
+const BUILTIN: &[(&str, Loader)] = &[
+    ("bptree", || {
+        load_skeleton!(bptree, BptreeSkelBuilder, bptree)
+    }),
     ("chain", || load_skeleton!(chain, ChainSkelBuilder, chain)),
     ("scan", || load_skeleton!(scan, ScanSkelBuilder, scan)),
 ];
@@ -192,22 +202,32 @@ impl StorageFunction {
     /// The module checks that it is a storage function when it is attached.
     pub fn from_pinned(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Load {
-            name: name.clone(),
-            cause: "path contains a NUL byte".into(),
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+            Error::Load {
+                name: name.clone(),
+                cause: "path contains a NUL byte".into(),
+            }
         })?;
-        let fd = sys::pinned(&c).map_err(|cause| Error::Pin { path: path.to_path_buf(), cause })?;
+        let fd = sys::pinned(&c).map_err(|cause| Error::Pin {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         Ok(Self { name, fd })
     }
 
     /// Pins the function at `path` in a BPF file system (bpffs), so that it
     /// stays loaded after this process and can be attached by path.
     pub fn pin(&self, path: &Path) -> Result<()> {
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Pin {
-            path: path.to_path_buf(),
-            cause: std::io::Error::from_raw_os_error(libc::EINVAL),
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+            Error::Pin {
+                path: path.to_path_buf(),
+                cause: std::io::Error::from_raw_os_error(libc::EINVAL),
+            }
         })?;
-        sys::pin(self.fd.as_fd(), &c).map_err(|cause| Error::Pin { path: path.to_path_buf(), cause })
+        sys::pin(self.fd.as_fd(), &c).map_err(|cause| Error::Pin {
+            path: path.to_path_buf(),
+            cause,
+        })
     }
 
     /// The function's name (built-in name or object path).
@@ -218,7 +238,13 @@ impl StorageFunction {
     /// Runs the function once on `block`, as read number `hop` at file offset
     /// `file_offset`, with `scratch` (at most 4096 bytes) as its scratch,
     /// which it may change.
-    pub fn test_run(&self, block: &[u8], file_offset: u64, hop: u32, scratch: &mut [u8]) -> Result<TestRun> {
+    pub fn test_run(
+        &self,
+        block: &[u8],
+        file_offset: u64,
+        hop: u32,
+        scratch: &mut [u8],
+    ) -> Result<TestRun> {
         const MD: usize = std::mem::size_of::<rnvme_md>();
         let scratch_size = RNVME_SCRATCH_SIZE as usize;
         if scratch.len() > scratch_size {
@@ -235,10 +261,11 @@ impl StorageFunction {
         let mut ctx = vec![0u8; MD + scratch_size];
         ctx[..MD].copy_from_slice(&md_to_bytes(&md));
         ctx[MD..MD + scratch.len()].copy_from_slice(scratch);
-        let (retval, _) = sys::test_run(self.fd.as_fd(), block, &mut ctx).map_err(|cause| Error::Ioctl {
-            what: "BPF_PROG_TEST_RUN",
-            cause,
-        })?;
+        let (retval, _) =
+            sys::test_run(self.fd.as_fd(), block, &mut ctx).map_err(|cause| Error::Ioctl {
+                what: "BPF_PROG_TEST_RUN",
+                cause,
+            })?;
         let out = md_from_bytes(&ctx[..MD]);
         scratch.copy_from_slice(&ctx[MD..MD + scratch.len()]);
         Ok(TestRun {
@@ -303,9 +330,15 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        assert_eq!(telling_line(&log).unwrap(), "invalid access to packet, off=64 size=8, R2(id=0,off=64,r=0)");
+        assert_eq!(
+            telling_line(&log).unwrap(),
+            "invalid access to packet, off=64 size=8, R2(id=0,off=64,r=0)"
+        );
         let log = vec!["libbpf: elf: 'x' is not a proper ELF object".to_string()];
-        assert_eq!(telling_line(&log).unwrap(), "elf: 'x' is not a proper ELF object");
+        assert_eq!(
+            telling_line(&log).unwrap(),
+            "elf: 'x' is not a proper ELF object"
+        );
         assert_eq!(telling_line(&[]), None);
     }
 
@@ -323,6 +356,15 @@ mod tests {
         };
         assert_eq!(md_to_bytes(&md).len(), std::mem::size_of::<rnvme_md>());
         let back = md_from_bytes(&md_to_bytes(&md));
-        assert_eq!((back.hop, back.file_offset, back.next_offset, back.next_len, back.len), (4, 5, 6, 7, 8));
+        assert_eq!(
+            (
+                back.hop,
+                back.file_offset,
+                back.next_offset,
+                back.next_len,
+                back.len
+            ),
+            (4, 5, 6, 7, 8)
+        );
     }
 }

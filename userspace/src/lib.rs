@@ -44,7 +44,10 @@ mod skeletons {
 /// pass it to clang with `-I`.
 pub fn headers() -> [(&'static str, &'static str); 2] {
     [
-        ("linux/rnvme.h", include_str!(concat!(env!("OUT_DIR"), "/include/linux/rnvme.h"))),
+        (
+            "linux/rnvme.h",
+            include_str!(concat!(env!("OUT_DIR"), "/include/linux/rnvme.h")),
+        ),
         ("rnvme_bpf.h", include_str!("../../bpf/include/rnvme_bpf.h")),
     ]
 }
@@ -52,5 +55,8 @@ pub fn headers() -> [(&'static str, &'static str); 2] {
 /// The fixture programs of `bpf/tests/` (for the in-VM tests).
 #[cfg(feature = "test-fixtures")]
 pub fn fixture(name: &str) -> Option<&'static [u8]> {
-    objects::FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+    objects::FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, o)| *o)
 }

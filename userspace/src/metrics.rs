@@ -19,7 +19,16 @@ use crate::{abi, sys, Control, Error, Result};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9435";
 
 /// Names of [`abi::ERRNOS`], in order, and "other".
-const ERRNO_NAMES: [&str; 8] = ["EIO", "ENODATA", "ENXIO", "EINVAL", "ELOOP", "ECANCELED", "EINTR", "other"];
+const ERRNO_NAMES: [&str; 8] = [
+    "EIO",
+    "ENODATA",
+    "ENXIO",
+    "EINVAL",
+    "ELOOP",
+    "ECANCELED",
+    "EINTR",
+    "other",
+];
 
 /// A histogram whose buckets were counted elsewhere (by the module).
 #[derive(Debug)]
@@ -44,19 +53,28 @@ impl EncodeMetric for ConstHistogram {
     }
 }
 
+/// One series: its labels and its value.
+type Series = (Vec<(&'static str, String)>, u64);
+
 /// Counters or gauges whose series differ by their labels.
 #[derive(Debug)]
 struct Labelled {
     kind: MetricType,
-    series: Vec<(Vec<(&'static str, String)>, u64)>,
+    series: Vec<Series>,
 }
 
 impl Labelled {
     /// Counters that differ by one label with a small, fixed set of values.
-    fn counters(label: &'static str, values: impl IntoIterator<Item = (&'static str, u64)>) -> Self {
+    fn counters(
+        label: &'static str,
+        values: impl IntoIterator<Item = (&'static str, u64)>,
+    ) -> Self {
         Self {
             kind: MetricType::Counter,
-            series: values.into_iter().map(|(v, n)| (vec![(label, v.to_string())], n)).collect(),
+            series: values
+                .into_iter()
+                .map(|(v, n)| (vec![(label, v.to_string())], n))
+                .collect(),
         }
     }
 }
@@ -132,14 +150,22 @@ pub fn tag_series(tags: &[abi::TagInfo], max_series: usize) -> Vec<TagSeries> {
         let (function, file) = (t.function_name(), t.file_path());
         by_label
             .entry((function.clone(), file.clone()))
-            .or_insert_with(|| TagSeries { function, file, ..Default::default() })
+            .or_insert_with(|| TagSeries {
+                function,
+                file,
+                ..Default::default()
+            })
             .add(t);
     }
     let mut series: Vec<TagSeries> = by_label.into_values().collect();
     // Stable: equal chain counts keep the label order.
-    series.sort_by(|a, b| b.chains.cmp(&a.chains));
+    series.sort_by_key(|s| std::cmp::Reverse(s.chains));
     if series.len() > max_series {
-        let mut other = TagSeries { function: OTHER.into(), file: OTHER.into(), ..Default::default() };
+        let mut other = TagSeries {
+            function: OTHER.into(),
+            file: OTHER.into(),
+            ..Default::default()
+        };
         for s in series.drain(max_series..) {
             other.absorb(&s);
         }
@@ -148,14 +174,19 @@ pub fn tag_series(tags: &[abi::TagInfo], max_series: usize) -> Vec<TagSeries> {
     series
 }
 
+/// The values one per-tag metric takes from a [`TagSeries`], each with the
+/// label (if any) that it adds to function and file.
+type Pick<'a> = &'a dyn Fn(&TagSeries) -> Vec<(Option<(&'static str, &'static str)>, u64)>;
+
 fn register_tag_series(r: &mut Registry, series: &[TagSeries]) {
-    let family = |kind, pick: &dyn Fn(&TagSeries) -> Vec<(Option<(&'static str, &'static str)>, u64)>| Labelled {
+    let family = |kind, pick: Pick<'_>| Labelled {
         kind,
         series: series
             .iter()
             .flat_map(|s| {
                 pick(s).into_iter().map(|(extra, n)| {
-                    let mut labels = vec![("function", s.function.clone()), ("file", s.file.clone())];
+                    let mut labels =
+                        vec![("function", s.function.clone()), ("file", s.file.clone())];
                     labels.extend(extra.map(|(k, v)| (k, v.to_string())));
                     (labels, n)
                 })
@@ -187,7 +218,10 @@ fn register_tag_series(r: &mut Registry, series: &[TagSeries]) {
         "tag_reads",
         "Device reads of chains, by storage function, file and issuer (of tags attached now)",
         family(MetricType::Counter, &|s| {
-            vec![(Some(("issued_by", "driver")), s.driver_reads), (Some(("issued_by", "process")), s.process_reads)]
+            vec![
+                (Some(("issued_by", "driver")), s.driver_reads),
+                (Some(("issued_by", "process")), s.process_reads),
+            ]
         }),
     );
 }
@@ -201,7 +235,10 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
     r.register(
         "chains_ended",
         "Chain reads ended, by result (done, aborted by the function, error)",
-        Labelled::counters("result", [("done", s.done), ("abort", s.aborts), ("error", s.errors)]),
+        Labelled::counters(
+            "result",
+            [("done", s.done), ("abort", s.aborts), ("error", s.errors)],
+        ),
     );
     r.register(
         "reads",
@@ -223,18 +260,29 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
         "Chain reads that ended with an error, by errno",
         Labelled::counters("errno", ERRNO_NAMES.iter().copied().zip(m.errors)),
     );
-    r.register("tags", "Files tagged now", ConstGauge::<i64>::new(s.tags as i64));
+    r.register(
+        "tags",
+        "Files tagged now",
+        ConstGauge::<i64>::new(s.tags as i64),
+    );
     r.register(
         "hops_per_chain",
         "Reads per chain read",
         ConstHistogram {
             sum: s.hops as f64,
             count: m.hops.iter().sum(),
-            buckets: abi::HOP_BUCKETS.iter().map(|&b| b as f64).zip(m.hops).collect(),
+            buckets: abi::HOP_BUCKETS
+                .iter()
+                .map(|&b| b as f64)
+                .zip(m.hops)
+                .collect(),
         },
     );
-    let mut lat: Vec<(f64, u64)> =
-        abi::LATENCY_BUCKETS_US.iter().map(|&us| us as f64 / 1e6).zip(m.latency).collect();
+    let mut lat: Vec<(f64, u64)> = abi::LATENCY_BUCKETS_US
+        .iter()
+        .map(|&us| us as f64 / 1e6)
+        .zip(m.latency)
+        .collect();
     lat.push((f64::INFINITY, m.latency[10]));
     r.register(
         "chain_duration_seconds",
@@ -256,7 +304,10 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
 impl Control {
     /// The module's metrics.
     pub fn metrics(&self) -> Result<abi::Metrics> {
-        sys::ioc_metrics(self.file()).map_err(|cause| Error::Ioctl { what: "metrics", cause })
+        sys::ioc_metrics(self.file()).map_err(|cause| Error::Ioctl {
+            what: "metrics",
+            cause,
+        })
     }
 }
 
@@ -265,14 +316,18 @@ impl Control {
 /// per-tag series ([`tag_series`]). Without the right to list tags (CAP_PERFMON), or on a
 /// module older than ABI 1.3, it serves the module-wide metrics only and
 /// says so once on stderr.
-pub fn serve(control: &Control, listen: SocketAddr, max_scrapes: Option<u64>, max_tag_series: usize) -> Result<()> {
+pub fn serve(
+    control: &Control,
+    listen: SocketAddr,
+    max_scrapes: Option<u64>,
+    max_tag_series: usize,
+) -> Result<()> {
     let server = tiny_http::Server::http(listen).map_err(|e| Error::Listen {
         addr: listen,
         cause: e.to_string(),
     })?;
-    let mut served = 0;
     let mut tags_refused = false;
-    for request in server.incoming_requests() {
+    for (served, request) in (1..).zip(server.incoming_requests()) {
         let response = if request.url() == "/metrics" {
             let tags = match control.tags() {
                 Ok(t) => Some(tag_series(&t, max_tag_series)),
@@ -285,18 +340,18 @@ pub fn serve(control: &Control, listen: SocketAddr, max_scrapes: Option<u64>, ma
                 }
             };
             match control.metrics() {
-                Ok(m) => tiny_http::Response::from_string(encode_metrics(&m, tags.as_deref())).with_header(
-                    "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
-                        .parse::<tiny_http::Header>()
-                        .expect("a valid header"),
-                ),
+                Ok(m) => tiny_http::Response::from_string(encode_metrics(&m, tags.as_deref()))
+                    .with_header(
+                        "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
+                            .parse::<tiny_http::Header>()
+                            .expect("a valid header"),
+                    ),
                 Err(e) => tiny_http::Response::from_string(format!("{e}\n")).with_status_code(503),
             }
         } else {
             tiny_http::Response::from_string("rnvme exporter: see /metrics\n").with_status_code(404)
         };
         let _ = request.respond(response);
-        served += 1;
         if max_scrapes.is_some_and(|m| served >= m) {
             break;
         }

@@ -110,7 +110,10 @@ pub(crate) fn set_storage_function_type(prog: &mut OpenProgramMut<'_>) -> io::Re
     // SAFETY: The pointer is the live `bpf_program` of `prog`, which is not
     // loaded yet (libbpf-rs only hands out `OpenProgramMut` before load).
     let ret = unsafe {
-        libbpf_sys::bpf_program__set_type(prog.as_libbpf_object().as_ptr(), uapi::BPF_PROG_TYPE_RNVME)
+        libbpf_sys::bpf_program__set_type(
+            prog.as_libbpf_object().as_ptr(),
+            uapi::BPF_PROG_TYPE_RNVME,
+        )
     };
     if ret < 0 {
         return Err(io::Error::from_raw_os_error(-ret));

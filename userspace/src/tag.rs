@@ -43,25 +43,42 @@ pub struct ChainOutcome {
 impl Control {
     /// Tags `file` (open for reading, no writers anywhere) with `function`;
     /// its chains may have at most `max_hops` reads (0: the module's default).
-    pub fn attach(&self, file: &File, function: &StorageFunction, max_hops: u32) -> Result<Tag<'_>> {
+    pub fn attach(
+        &self,
+        file: &File,
+        function: &StorageFunction,
+        max_hops: u32,
+    ) -> Result<Tag<'_>> {
         self.attach_fds(file.as_fd(), function.as_fd(), max_hops)
     }
 
     /// [`Control::attach`] with raw descriptors: `prog` may be any program fd
     /// (a pinned one, say); the module checks that it is a storage function.
-    pub fn attach_fds(&self, file: BorrowedFd<'_>, prog: BorrowedFd<'_>, max_hops: u32) -> Result<Tag<'_>> {
+    pub fn attach_fds(
+        &self,
+        file: BorrowedFd<'_>,
+        prog: BorrowedFd<'_>,
+        max_hops: u32,
+    ) -> Result<Tag<'_>> {
         let mut args = abi::Attach {
             file_fd: file.as_raw_fd(),
             prog_fd: prog.as_raw_fd(),
             max_hops,
             ..Default::default()
         };
-        sys::ioc_attach(self.file(), &mut args).map_err(|cause| Error::Ioctl { what: "attach", cause })?;
+        sys::ioc_attach(self.file(), &mut args).map_err(|cause| Error::Ioctl {
+            what: "attach",
+            cause,
+        })?;
         Ok(Tag {
             control: self,
             id: args.tag,
             extents: args.extents,
-            max_hops: if max_hops == 0 { abi::DEFAULT_MAX_HOPS } else { max_hops },
+            max_hops: if max_hops == 0 {
+                abi::DEFAULT_MAX_HOPS
+            } else {
+                max_hops
+            },
         })
     }
 
@@ -125,13 +142,19 @@ impl Control {
                 last_offset: args.last_offset,
                 last_len: args.last_len,
             }),
-            Err(cause) => Err(Error::Chain { hops: args.hops, cause }),
+            Err(cause) => Err(Error::Chain {
+                hops: args.hops,
+                cause,
+            }),
         }
     }
 
     /// The module's counters.
     pub fn stats(&self) -> Result<abi::Stats> {
-        sys::ioc_stats(self.file()).map_err(|cause| Error::Ioctl { what: "stats", cause })
+        sys::ioc_stats(self.file()).map_err(|cause| Error::Ioctl {
+            what: "stats",
+            cause,
+        })
     }
 
     fn detach(&self, tag: u32) -> io::Result<()> {
@@ -151,13 +174,26 @@ impl Tag<'_> {
     }
 
     /// See [`Control::chain_read`].
-    pub fn chain_read(&self, offset: u64, len: u32, scratch: &mut [u8], out: Option<&mut [u8]>) -> Result<ChainOutcome> {
+    pub fn chain_read(
+        &self,
+        offset: u64,
+        len: u32,
+        scratch: &mut [u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<ChainOutcome> {
         self.control.chain_read(self.id, offset, len, scratch, out)
     }
 
     /// See [`Control::chain_read_polled`].
-    pub fn chain_read_polled(&self, offset: u64, len: u32, scratch: &mut [u8], out: Option<&mut [u8]>) -> Result<ChainOutcome> {
-        self.control.chain_read_polled(self.id, offset, len, scratch, out)
+    pub fn chain_read_polled(
+        &self,
+        offset: u64,
+        len: u32,
+        scratch: &mut [u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<ChainOutcome> {
+        self.control
+            .chain_read_polled(self.id, offset, len, scratch, out)
     }
 
     /// Reads per chain at most.
@@ -167,17 +203,40 @@ impl Tag<'_> {
 
     /// Looks `key` up in the B+-tree `sup` describes (the file must be
     /// tagged with the `bptree` function).
-    pub fn lookup(&self, sup: &bptree::Super, key: u64, polled: bool) -> Result<(bptree::Found, ChainOutcome)> {
+    pub fn lookup(
+        &self,
+        sup: &bptree::Super,
+        key: u64,
+        polled: bool,
+    ) -> Result<(bptree::Found, ChainOutcome)> {
         let mut scratch = bptree::query(key);
-        let read = if polled { Control::chain_read_polled } else { Control::chain_read };
-        let out = read(self.control, self.id, sup.root, sup.node_size, &mut scratch, None)?;
+        let read = if polled {
+            Control::chain_read_polled
+        } else {
+            Control::chain_read
+        };
+        let out = read(
+            self.control,
+            self.id,
+            sup.root,
+            sup.node_size,
+            &mut scratch,
+            None,
+        )?;
         Ok((bptree::parse_query(&scratch), out))
     }
 
     /// Aggregates the records with keys `lo..=hi` in blocks `start..end` of
     /// a record file (tagged with the `scan` function), in chains of at most
     /// [`Tag::max_hops`] blocks; only the aggregate leaves the kernel.
-    pub fn scan(&self, block_size: u32, start: u64, end: u64, lo: u64, hi: u64) -> Result<records::Aggregate> {
+    pub fn scan(
+        &self,
+        block_size: u32,
+        start: u64,
+        end: u64,
+        lo: u64,
+        hi: u64,
+    ) -> Result<records::Aggregate> {
         let mut total = records::Aggregate::default();
         let step = u64::from(block_size) * u64::from(self.max_hops);
         let mut at = start;
@@ -195,7 +254,10 @@ impl Tag<'_> {
     pub fn detach(self) -> Result<()> {
         let r = self.control.detach(self.id);
         std::mem::forget(self);
-        r.map_err(|cause| Error::Ioctl { what: "detach", cause })
+        r.map_err(|cause| Error::Ioctl {
+            what: "detach",
+            cause,
+        })
     }
 }
 

@@ -52,7 +52,10 @@ fn check_all(map: &[u64], blkbits: u32) {
                     }
                     assert_eq!(at, len);
                     assert_eq!(want, got, "offset {offset} len {len}");
-                    assert!(got.windows(2).any(|w| w[1] != w[0] + 1), "split but contiguous");
+                    assert!(
+                        got.windows(2).any(|w| w[1] != w[0] + 1),
+                        "split but contiguous"
+                    );
                 }
                 Lookup::Hole => assert!(want.is_none(), "offset {offset} len {len}: hole claimed"),
             }
@@ -63,7 +66,14 @@ fn check_all(map: &[u64], blkbits: u32) {
 #[test]
 fn contiguous_file_is_one_extent() {
     let map: Vec<u64> = (100..164).collect();
-    assert_eq!(build(&map), vec![Extent { lblk: 0, pblk: 100, len: 64 }]);
+    assert_eq!(
+        build(&map),
+        vec![Extent {
+            lblk: 0,
+            pblk: 100,
+            len: 64
+        }]
+    );
     check_all(&map, 12);
 }
 

@@ -44,10 +44,22 @@ fn exposition_parses_and_carries_every_number() {
             .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"))
     };
     assert_eq!(value("rnvme_chains_total", None), 12.0);
-    assert_eq!(value("rnvme_chains_ended_total", Some(("result", "abort"))), 1.0);
-    assert_eq!(value("rnvme_reads_total", Some(("issued_by", "driver"))), 28.0);
-    assert_eq!(value("rnvme_translations_total", Some(("result", "miss"))), 3.0);
-    assert_eq!(value("rnvme_chain_errors_total", Some(("errno", "ELOOP"))), 1.0);
+    assert_eq!(
+        value("rnvme_chains_ended_total", Some(("result", "abort"))),
+        1.0
+    );
+    assert_eq!(
+        value("rnvme_reads_total", Some(("issued_by", "driver"))),
+        28.0
+    );
+    assert_eq!(
+        value("rnvme_translations_total", Some(("result", "miss"))),
+        3.0
+    );
+    assert_eq!(
+        value("rnvme_chain_errors_total", Some(("errno", "ELOOP"))),
+        1.0
+    );
     assert_eq!(value("rnvme_extent_maps_built_total", None), 4.0);
     assert_eq!(value("rnvme_tags", None), 2.0);
     assert_eq!(value("rnvme_hops_per_chain_count", None), 12.0);
@@ -58,7 +70,9 @@ fn exposition_parses_and_carries_every_number() {
         .samples
         .iter()
         .find_map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(h) if s.metric == "rnvme_hops_per_chain" => Some(h.clone()),
+            prometheus_parse::Value::Histogram(h) if s.metric == "rnvme_hops_per_chain" => {
+                Some(h.clone())
+            }
             _ => None,
         })
         .expect("hops histogram");
@@ -87,15 +101,30 @@ fn per_tag_series_are_summed_by_label_and_bounded() {
         tag("scan", "/d", 2),
     ];
     let s = tag_series(&tags, 2);
-    let summary: Vec<_> = s.iter().map(|s| (s.function.as_str(), s.file.as_str(), s.tags, s.chains)).collect();
-    assert_eq!(summary, [("bptree", "/b", 1, 9), ("chain", "/a", 2, 6), (OTHER, OTHER, 2, 4)]);
-    assert_eq!((s[2].driver_reads, s[2].process_reads, s[2].done), (8, 4, 4));
+    let summary: Vec<_> = s
+        .iter()
+        .map(|s| (s.function.as_str(), s.file.as_str(), s.tags, s.chains))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("bptree", "/b", 1, 9),
+            ("chain", "/a", 2, 6),
+            (OTHER, OTHER, 2, 4)
+        ]
+    );
+    assert_eq!(
+        (s[2].driver_reads, s[2].process_reads, s[2].done),
+        (8, 4, 4)
+    );
     // Under the bound, nothing is folded.
     assert_eq!(tag_series(&tags, 4).len(), 4);
     assert!(tag_series(&tags, 4).iter().all(|s| s.function != OTHER));
     assert!(tag_series(&[], 0).is_empty());
     // One series more than the bound at most, whatever is attached.
-    let many: Vec<_> = (0..500).map(|i| tag("chain", &format!("/f{i}"), i)).collect();
+    let many: Vec<_> = (0..500)
+        .map(|i| tag("chain", &format!("/f{i}"), i))
+        .collect();
     assert_eq!(tag_series(&many, 32).len(), 33);
 
     let text = encode_metrics(&abi::Metrics::default(), Some(&s));
@@ -119,9 +148,30 @@ fn per_tag_series_are_summed_by_label_and_bounded() {
     };
     assert_eq!(get("rnvme_tag_attached", "chain", None), 2.0);
     assert_eq!(get("rnvme_tag_chains_total", "bptree", None), 9.0);
-    assert_eq!(get("rnvme_tag_chains_ended_total", OTHER, Some(("result", "done"))), 4.0);
-    assert_eq!(get("rnvme_tag_reads_total", "chain", Some(("issued_by", "driver"))), 12.0);
-    assert_eq!(get("rnvme_tag_reads_total", "chain", Some(("issued_by", "process"))), 6.0);
+    assert_eq!(
+        get(
+            "rnvme_tag_chains_ended_total",
+            OTHER,
+            Some(("result", "done"))
+        ),
+        4.0
+    );
+    assert_eq!(
+        get(
+            "rnvme_tag_reads_total",
+            "chain",
+            Some(("issued_by", "driver"))
+        ),
+        12.0
+    );
+    assert_eq!(
+        get(
+            "rnvme_tag_reads_total",
+            "chain",
+            Some(("issued_by", "process"))
+        ),
+        6.0
+    );
 
     // A path is a label value: quotes, backslashes and newlines are escaped.
     let odd = tag_series(&[tag("chain", "/x\"y\\z\nw", 1)], 1);
@@ -133,9 +183,14 @@ fn per_tag_series_are_summed_by_label_and_bounded() {
 fn the_grafana_dashboard_only_queries_exported_metrics() {
     let tags = tag_series(&[tag("chain", "/a", 1)], 1);
     let text = encode_metrics(&abi::Metrics::default(), Some(&tags));
-    let dash: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../grafana/rnvme-dashboard.json")).unwrap())
-            .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../grafana/rnvme-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let panels = dash["panels"].as_array().unwrap();
     assert!(panels.len() >= 5);
     let mut checked = 0;
@@ -143,9 +198,13 @@ fn the_grafana_dashboard_only_queries_exported_metrics() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
             for (i, _) in expr.match_indices("rnvme_") {
-                let name: String = expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
                 assert!(
-                    text.lines().any(|l| l.starts_with(&name) && l[name.len()..].starts_with([' ', '{'])),
+                    text.lines()
+                        .any(|l| l.starts_with(&name) && l[name.len()..].starts_with([' ', '{'])),
                     "panel {:?} queries {name}, which the exporter does not produce",
                     p["title"]
                 );

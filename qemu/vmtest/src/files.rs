@@ -13,7 +13,11 @@ use rnvme::format::{write_file, Layout};
 
 /// The file systems: (mount point, logical block size of the namespace).
 /// `/mnt/part` is in a partition starting 1 MiB into its namespace.
-pub const MOUNTS: [(&str, u32); 3] = [("/mnt/nvme", 512), ("/mnt/nvme4k", 4096), ("/mnt/part", 512)];
+pub const MOUNTS: [(&str, u32); 3] = [
+    ("/mnt/nvme", 512),
+    ("/mnt/nvme4k", 4096),
+    ("/mnt/part", 512),
+];
 
 /// A 4 KiB-aligned buffer for O_DIRECT.
 pub struct Aligned {

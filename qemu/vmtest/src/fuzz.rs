@@ -44,7 +44,14 @@ impl Guard {
         // SAFETY: An anonymous private mapping of one page; no memory of ours
         // is involved.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         ensure!(p != libc::MAP_FAILED, "mmap");
         Ok(Self(p))
@@ -104,9 +111,19 @@ pub fn fuzz_ioctl() -> Result<()> {
         }
         if rng.below(4) != 0 {
             let fds = [file.as_raw_fd(), f.as_fd().as_raw_fd(), dev, -1, 0, 9999];
-            let ptrs = [scratch.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR, scratch.as_mut_ptr() as u64 + 1];
-            let put32 = |b: &mut [u8; 512], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-            let put64 = |b: &mut [u8; 512], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            let ptrs = [
+                scratch.as_mut_ptr() as u64,
+                0,
+                guard.0 as u64,
+                KERNEL_ADDR,
+                scratch.as_mut_ptr() as u64 + 1,
+            ];
+            let put32 = |b: &mut [u8; 512], at: usize, v: u32| {
+                b[at..at + 4].copy_from_slice(&v.to_ne_bytes())
+            };
+            let put64 = |b: &mut [u8; 512], at: usize, v: u64| {
+                b[at..at + 8].copy_from_slice(&v.to_ne_bytes())
+            };
             match cmd {
                 abi::IOC_ATTACH => {
                     put32(&mut buf, 0, rng.pick(&fds) as u32);
@@ -116,18 +133,42 @@ pub fn fuzz_ioctl() -> Result<()> {
                     put32(&mut buf, 20, rng.pick(&[0, 0, 0, 7]));
                 }
                 abi::IOC_DETACH => {
-                    let tag = if attached.is_empty() { rng.next() as u32 } else { rng.pick(&attached) };
+                    let tag = if attached.is_empty() {
+                        rng.next() as u32
+                    } else {
+                        rng.pick(&attached)
+                    };
                     put32(&mut buf, 0, tag);
                 }
                 abi::IOC_CHAIN_READ => {
-                    put32(&mut buf, 0, *attached.last().unwrap_or(&(rng.next() as u32)));
-                    put32(&mut buf, 4, rng.pick(&[0, 0, abi::CHAIN_POLLED, 2, u32::MAX]));
-                    put64(&mut buf, 8, rng.pick(&[0, 512, 4096, 65536, 65024, 100, u64::MAX, 1 << 63]));
+                    put32(
+                        &mut buf,
+                        0,
+                        *attached.last().unwrap_or(&(rng.next() as u32)),
+                    );
+                    put32(
+                        &mut buf,
+                        4,
+                        rng.pick(&[0, 0, abi::CHAIN_POLLED, 2, u32::MAX]),
+                    );
+                    put64(
+                        &mut buf,
+                        8,
+                        rng.pick(&[0, 512, 4096, 65536, 65024, 100, u64::MAX, 1 << 63]),
+                    );
                     put32(&mut buf, 16, rng.pick(&[0, 512, 4096, 4097, 100, u32::MAX]));
                     // scratch_len stays within our 4096-byte scratch.
-                    put32(&mut buf, 20, rng.pick(&[0, 16, 528, 4096, 4097, u32::MAX]).min(4097));
+                    put32(
+                        &mut buf,
+                        20,
+                        rng.pick(&[0, 16, 528, 4096, 4097, u32::MAX]).min(4097),
+                    );
                     put64(&mut buf, 24, rng.pick(&ptrs));
-                    put64(&mut buf, 32, rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]));
+                    put64(
+                        &mut buf,
+                        32,
+                        rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]),
+                    );
                     put32(&mut buf, 40, rng.pick(&[0, 512, 4096]));
                 }
                 abi::IOC_TAGS => {
@@ -170,7 +211,9 @@ pub fn fuzz_ioctl() -> Result<()> {
         // fits (see above), and the kernel writes no more than it is given.
         let ret = unsafe { libc::ioctl(dev, cmd as libc::Ioctl, arg) };
         let key = if ret < 0 {
-            std::io::Error::last_os_error().raw_os_error().map_or("?".into(), |e| format!("errno {e}"))
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .map_or("?".into(), |e| format!("errno {e}"))
         } else {
             "ok".into()
         };
@@ -183,11 +226,18 @@ pub fn fuzz_ioctl() -> Result<()> {
     // Still healthy: a clean chain on a fresh tag.
     drop(control);
     let control = Control::open(DEFAULT_DEVICE)?;
-    ensure!(control.stats()?.tags <= 1, "tags left behind: {:?}", control.stats()?);
+    ensure!(
+        control.stats()?.tags <= 1,
+        "tags left behind: {:?}",
+        control.stats()?
+    );
     let tag = control.attach(&file, &f, 0)?;
     let mut s = crate::scenarios::jump_scratch(4096, 4096, 1);
     tag.chain_read(0, 4096, &mut s, None)?;
-    ensure!(s[16..24] == [0x42; 8] && s[24..32] == [0x42; 8], "chain after fuzzing");
+    ensure!(
+        s[16..24] == [0x42; 8] && s[24..32] == [0x42; 8],
+        "chain after fuzzing"
+    );
     println!("ok: the module still runs chains correctly");
     drop(tag);
     fs::remove_file(&path)?;
@@ -205,7 +255,14 @@ fn bpf(cmd: libc::c_long, set: impl FnOnce(&mut [u64; 16])) -> Result<i64, i32> 
     // SAFETY: `attr` is a valid 128-byte `union bpf_attr`; every pointer
     // `set` put in it refers to memory the caller keeps alive and sized as
     // the attribute says.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(&attr)) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
     if r < 0 {
         Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
     } else {
@@ -222,7 +279,8 @@ pub fn fuzz_verifier() -> Result<()> {
     // Real programs to mutate: the instructions of the fixtures.
     let mut bases: Vec<Vec<u64>> = Vec::new();
     for name in ["jump", "loop", "abort"] {
-        let obj = libbpf_rs::ObjectBuilder::default().open_memory(rnvme::fixture(name).context("fixture")?)?;
+        let obj = libbpf_rs::ObjectBuilder::default()
+            .open_memory(rnvme::fixture(name).context("fixture")?)?;
         for prog in obj.progs() {
             bases.push(
                 prog.insns()
@@ -301,7 +359,10 @@ pub fn fuzz_verifier() -> Result<()> {
         unsafe { libc::close(fd) };
     }
     println!("ok: {PROGRAMS} programs (seed {seed:#x}): {refused} refused by the verifier, {loaded} loaded, {runs} test runs");
-    ensure!(refused > 0 && loaded > 0, "the fuzzer did not reach both outcomes");
+    ensure!(
+        refused > 0 && loaded > 0,
+        "the fuzzer did not reach both outcomes"
+    );
     // Still healthy: the real function still loads and runs.
     let f = StorageFunction::builtin("chain")?;
     let mut s = vec![0u8; ChainResult::SIZE];
@@ -310,7 +371,10 @@ pub fn fuzz_verifier() -> Result<()> {
     block[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
     block[16..24].copy_from_slice(&5u64.to_le_bytes());
     let r = f.test_run(&block, 0, 0, &mut s)?;
-    ensure!(r.verdict == Some(rnvme::Verdict::Done) && ChainResult::from_scratch(&s).sum == 5, "{r:?}");
+    ensure!(
+        r.verdict == Some(rnvme::Verdict::Done) && ChainResult::from_scratch(&s).sum == 5,
+        "{r:?}"
+    );
     println!("ok: the verifier and test runs still behave");
     Ok(())
 }

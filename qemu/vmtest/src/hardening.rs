@@ -31,7 +31,8 @@ use crate::{files, scenarios::jump_scratch};
 
 fn cmdline(name: &str) -> Option<String> {
     let c = fs::read_to_string("/proc/cmdline").ok()?;
-    c.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
+    c.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
 /// A read error of the device (QEMU blkdebug fails one sector of the fault
@@ -39,7 +40,9 @@ fn cmdline(name: &str) -> Option<String> {
 /// the driver resubmitted, and polled — while other chains go on and the
 /// counters show the errors.
 pub fn device_error() -> Result<()> {
-    let sector: u64 = cmdline("rnvme.fault_sector").context("no rnvme.fault_sector")?.parse()?;
+    let sector: u64 = cmdline("rnvme.fault_sector")
+        .context("no rnvme.fault_sector")?
+        .parse()?;
     // 56 MiB over a 64 MiB file system: some block lands on the bad sector.
     let path = files::fresh("/mnt/fault", "big.db");
     let blocks = 56 * 256u64;
@@ -62,7 +65,8 @@ pub fn device_error() -> Result<()> {
             }
         }
     }
-    let bad = bad.with_context(|| format!("no block of the file maps to the failing sector {sector}"))?;
+    let bad =
+        bad.with_context(|| format!("no block of the file maps to the failing sector {sector}"))?;
     let good = if bad >= 8192 { bad - 8192 } else { bad + 8192 };
     println!("ok: file offset {bad} maps to the failing sector {sector}");
 
@@ -80,14 +84,26 @@ pub fn device_error() -> Result<()> {
             other => bail!("{what}: {other:?}"),
         }
     };
-    eio("first read on the bad block", tag.chain_read(bad, 4096, &mut jump_scratch(good, 4096, 1), None))?;
-    eio("second read, resubmitted by the driver, on the bad block", tag.chain_read(good, 4096, &mut jump_scratch(bad, 4096, 1), None))?;
-    eio("the same, polled", tag.chain_read_polled(good, 4096, &mut jump_scratch(bad, 4096, 1), None))?;
+    eio(
+        "first read on the bad block",
+        tag.chain_read(bad, 4096, &mut jump_scratch(good, 4096, 1), None),
+    )?;
+    eio(
+        "second read, resubmitted by the driver, on the bad block",
+        tag.chain_read(good, 4096, &mut jump_scratch(bad, 4096, 1), None),
+    )?;
+    eio(
+        "the same, polled",
+        tag.chain_read_polled(good, 4096, &mut jump_scratch(bad, 4096, 1), None),
+    )?;
     // Chains around it go on.
     let mut s = jump_scratch(good + 4096, 4096, 1);
     let out = tag.chain_read(good, 4096, &mut s, None)?;
     ensure!(out.hops == 2, "{out:?}");
-    ensure!(s[16..24] == (good / 4096).to_le_bytes() && s[24..32] == (good / 4096 + 1).to_le_bytes(), "data around the bad block");
+    ensure!(
+        s[16..24] == (good / 4096).to_le_bytes() && s[24..32] == (good / 4096 + 1).to_le_bytes(),
+        "data around the bad block"
+    );
     let errors = control.stats()?.errors - errors_before;
     ensure!(errors == 3, "errors counter moved by {errors}, want 3");
     println!("ok: chains around the bad block are correct; the errors counter moved by 3");
@@ -102,7 +118,9 @@ pub fn device_error() -> Result<()> {
 /// equal the reference byte for byte; a process killed mid-chain leaves no
 /// tag behind; the counters add up.
 pub fn slow_device() -> Result<()> {
-    let iops: u64 = cmdline("rnvme.slow_iops").context("no rnvme.slow_iops")?.parse()?;
+    let iops: u64 = cmdline("rnvme.slow_iops")
+        .context("no rnvme.slow_iops")?
+        .parse()?;
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
     struct Slow {
@@ -113,11 +131,22 @@ pub fn slow_device() -> Result<()> {
     }
     let mut slow = Vec::new();
     for (i, hops) in [31u32, 31, 16, 16].into_iter().enumerate() {
-        let file = chain::build(&ChainSpec { hops, block_size: 4096, file_blocks: 64, seed: 600 + i as u64 });
-        let want = chain::walk(memory_reader(&file.bytes), file.start, 4096, 64).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let file = chain::build(&ChainSpec {
+            hops,
+            block_size: 4096,
+            file_blocks: 64,
+            seed: 600 + i as u64,
+        });
+        let want = chain::walk(memory_reader(&file.bytes), file.start, 4096, 64)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let path = files::fresh("/mnt/slow", &format!("slow-{i}"));
         files::write_contiguous(&path, &file.bytes)?;
-        slow.push(Slow { path, file, hops, want });
+        slow.push(Slow {
+            path,
+            file,
+            hops,
+            want,
+        });
     }
     let stats_before = control.stats()?;
 
@@ -130,7 +159,10 @@ pub fn slow_device() -> Result<()> {
     while t.elapsed() < window {
         let off = (reads % 64) * 4096;
         let got = files::pread_direct(&slow[0].path, off, 4096)?;
-        ensure!(got[..] == slow[0].file.bytes[off as usize..off as usize + 4096], "pread at {off}");
+        ensure!(
+            got[..] == slow[0].file.bytes[off as usize..off as usize + 4096],
+            "pread at {off}"
+        );
         reads += 1;
     }
     let elapsed = t.elapsed();
@@ -138,7 +170,10 @@ pub fn slow_device() -> Result<()> {
         "ok: {reads} O_DIRECT reads in {elapsed:.2?}: {:.1} ms per read (throttle: {iops} reads/s)",
         elapsed.as_secs_f64() * 1000.0 / reads as f64
     );
-    ensure!(reads <= 2 * iops * window.as_secs(), "{reads} reads in {window:?}: the throttle did not apply");
+    ensure!(
+        reads <= 2 * iops * window.as_secs(),
+        "{reads} reads in {window:?}: the throttle did not apply"
+    );
 
     // Deep chains, one at a time: the driver's resubmitted reads wait for
     // the throttle too (a chain of n reads takes at least about n/iops s;
@@ -157,10 +192,19 @@ pub fn slow_device() -> Result<()> {
         };
         let elapsed = t.elapsed();
         let mode = if polled { "polled" } else { "irq" };
-        ensure!(out.verdict == Verdict::Done && out.hops == s0.hops, "{mode}: {out:?}");
-        ensure!(ChainResult::from_scratch(&scratch) == s0.want, "{mode}: result differs from the reference");
+        ensure!(
+            out.verdict == Verdict::Done && out.hops == s0.hops,
+            "{mode}: {out:?}"
+        );
+        ensure!(
+            ChainResult::from_scratch(&scratch) == s0.want,
+            "{mode}: result differs from the reference"
+        );
         let at = out.last_offset as usize;
-        ensure!(last[..] == s0.file.bytes[at..at + 4096], "{mode}: last block differs");
+        ensure!(
+            last[..] == s0.file.bytes[at..at + 4096],
+            "{mode}: last block differs"
+        );
         println!(
             "ok: {mode}: {} reads ({} resubmitted by the driver) in {elapsed:.2?}: {:.1} ms per read",
             out.hops,
@@ -168,7 +212,11 @@ pub fn slow_device() -> Result<()> {
             elapsed.as_secs_f64() * 1000.0 / f64::from(out.hops)
         );
         let floor = Duration::from_secs_f64(f64::from(out.hops) / (2.0 * iops as f64));
-        ensure!(elapsed >= floor, "{mode}: {} reads in {elapsed:?}, under {floor:?}: not throttled", out.hops);
+        ensure!(
+            elapsed >= floor,
+            "{mode}: {} reads in {elapsed:?}, under {floor:?}: not throttled",
+            out.hops
+        );
     }
     drop(tag);
     drop(fd);
@@ -190,7 +238,10 @@ pub fn slow_device() -> Result<()> {
                     } else {
                         tag.chain_read(c.file.start, 4096, &mut scratch, None)?
                     };
-                    ensure!(out.hops == c.hops && ChainResult::from_scratch(&scratch) == c.want, "chain {i}: {out:?}");
+                    ensure!(
+                        out.hops == c.hops && ChainResult::from_scratch(&scratch) == c.want,
+                        "chain {i}: {out:?}"
+                    );
                     Ok(())
                 })
             })
@@ -201,7 +252,11 @@ pub fn slow_device() -> Result<()> {
         Ok(())
     })?;
     let total: u32 = slow.iter().map(|c| c.hops).sum();
-    println!("ok: {} chains at once ({total} reads) correct in {:.2?}", slow.len(), t.elapsed());
+    println!(
+        "ok: {} chains at once ({total} reads) correct in {:.2?}",
+        slow.len(),
+        t.elapsed()
+    );
     let after = control.stats()?;
     let chains = (slow.len() + 2) as u64;
     let hops = u64::from(total + 2 * s0.hops);
@@ -209,7 +264,9 @@ pub fn slow_device() -> Result<()> {
         after.chains - stats_before.chains == chains
             && after.done - stats_before.done == chains
             && after.hops - stats_before.hops == hops
-            && (after.driver_hops - stats_before.driver_hops) + (after.process_hops - stats_before.process_hops) == hops,
+            && (after.driver_hops - stats_before.driver_hops)
+                + (after.process_hops - stats_before.process_hops)
+                == hops,
         "counters {stats_before:?} -> {after:?}, want {chains} chains, {hops} reads"
     );
     println!("ok: counters moved by exactly {chains} chains, {hops} reads");
@@ -218,11 +275,19 @@ pub fn slow_device() -> Result<()> {
     let exe = std::env::current_exe()?;
     for mode in ["irq", "polled"] {
         let mut child = Command::new(&exe)
-            .args(["chain-loop", s0.path.to_str().unwrap(), &s0.file.start.to_string(), mode])
+            .args([
+                "chain-loop",
+                s0.path.to_str().unwrap(),
+                &s0.file.start.to_string(),
+                mode,
+            ])
             .stdout(Stdio::piped())
             .spawn()?;
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)?;
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )?;
         ensure!(line.trim() == "looping", "child said {line:?}");
         thread::sleep(Duration::from_millis(300));
         child.kill()?;
@@ -230,22 +295,34 @@ pub fn slow_device() -> Result<()> {
         ensure!(status.code().is_none(), "child exited by itself: {status}");
         let t = Instant::now();
         while control.stats()?.tags != stats_before.tags {
-            ensure!(t.elapsed() < Duration::from_secs(10), "tag of a killed process still alive after 10 s");
+            ensure!(
+                t.elapsed() < Duration::from_secs(10),
+                "tag of a killed process still alive after 10 s"
+            );
             thread::sleep(Duration::from_millis(10));
         }
-        OpenOptions::new().write(true).open(&s0.path).context("writable after the killed tag ended")?;
-        println!("ok: {mode}: killed mid-chain, tag released {:.2?} after the kill", t.elapsed());
+        OpenOptions::new()
+            .write(true)
+            .open(&s0.path)
+            .context("writable after the killed tag ended")?;
+        println!(
+            "ok: {mode}: killed mid-chain, tag released {:.2?} after the kill",
+            t.elapsed()
+        );
     }
     let end = control.stats()?;
     let d = |a: u64, b: u64| a - b;
     ensure!(
         d(end.chains, stats_before.chains)
-            == d(end.done, stats_before.done) + d(end.aborts, stats_before.aborts) + d(end.errors, stats_before.errors),
+            == d(end.done, stats_before.done)
+                + d(end.aborts, stats_before.aborts)
+                + d(end.errors, stats_before.errors),
         "chains started != chains ended: {stats_before:?} -> {end:?}"
     );
     ensure!(
         d(end.hops, stats_before.hops)
-            == d(end.driver_hops, stats_before.driver_hops) + d(end.process_hops, stats_before.process_hops),
+            == d(end.driver_hops, stats_before.driver_hops)
+                + d(end.process_hops, stats_before.process_hops),
         "reads issued != driver + process reads: {stats_before:?} -> {end:?}"
     );
     println!(
@@ -299,7 +376,10 @@ fn truncate(path: &Path) -> std::io::Result<()> {
 /// then attaches and ends the chain over the hole with ENODATA. Every
 /// completed lookup is checked; no lookup may fail.
 pub fn stress() -> Result<()> {
-    let seconds: u64 = cmdline("rnvme.stress_secs").map(|s| s.parse()).transpose()?.unwrap_or(120);
+    let seconds: u64 = cmdline("rnvme.stress_secs")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(120);
     const THREADS: u64 = 4;
     let chain_fn = StorageFunction::builtin("chain")?;
     let tree_fn = StorageFunction::builtin("bptree")?;
@@ -311,15 +391,35 @@ pub fn stress() -> Result<()> {
         want: ChainResult,
     }
     let mut chains = Vec::new();
-    for (i, (hops, bs)) in [(1u32, 4096u32), (3, 512), (8, 4096), (16, 512), (30, 4096)].into_iter().enumerate() {
-        let c = chain::build(&ChainSpec { hops, block_size: bs, file_blocks: hops * 8, seed: 900 + i as u64 });
+    for (i, (hops, bs)) in [(1u32, 4096u32), (3, 512), (8, 4096), (16, 512), (30, 4096)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = chain::build(&ChainSpec {
+            hops,
+            block_size: bs,
+            file_blocks: hops * 8,
+            seed: 900 + i as u64,
+        });
         let want = chain::walk(memory_reader(&c.bytes), c.start, bs, 64)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let path = files::fresh("/mnt/nvme", &format!("stress-chain-{i}"));
         files::write_contiguous(&path, &c.bytes)?;
-        chains.push(ChainFile { path, bytes: c.bytes, start: c.start, bs, want });
+        chains.push(ChainFile {
+            path,
+            bytes: c.bytes,
+            start: c.start,
+            bs,
+            want,
+        });
     }
-    let spec = TreeSpec { keys: 3000, node_size: 512, shape: Shape::Depth(4), value_log: true, seed: 77 };
+    let spec = TreeSpec {
+        keys: 3000,
+        node_size: 512,
+        shape: Shape::Depth(4),
+        value_log: true,
+        seed: 77,
+    };
     let tree = bptree::build(&spec).map_err(anyhow::Error::msg)?;
     let keys = bptree::present_keys(&spec);
     let tree_path = files::fresh("/mnt/nvme", "stress-tree");
@@ -327,7 +427,11 @@ pub fn stress() -> Result<()> {
     // The untagged copy of the 8-hop chain (4 KiB blocks: a punched block
     // becomes a hole) and the offset of its second block.
     let holey = &chains[2];
-    let hole_at = u64::from_le_bytes(holey.bytes[holey.start as usize + 8..][..8].try_into().unwrap());
+    let hole_at = u64::from_le_bytes(
+        holey.bytes[holey.start as usize + 8..][..8]
+            .try_into()
+            .unwrap(),
+    );
     let copy = files::fresh("/mnt/nvme", "stress-holey");
 
     let stop = AtomicBool::new(false);
@@ -340,7 +444,8 @@ pub fn stress() -> Result<()> {
     thread::scope(|s| -> Result<()> {
         let mut workers = Vec::new();
         for w in 0..THREADS {
-            let (chains, tree, keys, stop, done, wrong, errors) = (&chains, &tree, &keys, &stop, &done, &wrong, &errors);
+            let (chains, tree, keys, stop, done, wrong, errors) =
+                (&chains, &tree, &keys, &stop, &done, &wrong, &errors);
             let (chain_fn, tree_fn, tree_path) = (&chain_fn, &tree_fn, &tree_path);
             workers.push(s.spawn(move || -> Result<()> {
                 let control = Control::open(DEFAULT_DEVICE)?;
@@ -360,7 +465,9 @@ pub fn stress() -> Result<()> {
                         let key = keys[(x >> 8) as usize % keys.len()];
                         let want = bptree::lookup(memory_reader(&tree.bytes), &tree.sup, key)
                             .map_err(anyhow::Error::msg)?;
-                        tree_tag.lookup(&tree.sup, key, polled).map(|(f, _)| f == want)
+                        tree_tag
+                            .lookup(&tree.sup, key, polled)
+                            .map(|(f, _)| f == want)
                     } else {
                         let c = &chains[i];
                         let mut sc = vec![0u8; ChainResult::SIZE];
@@ -375,7 +482,10 @@ pub fn stress() -> Result<()> {
                         Ok(true) => done.fetch_add(1, Ordering::Relaxed),
                         Ok(false) => wrong.fetch_add(1, Ordering::Relaxed),
                         Err(e) => {
-                            let key = e.errno().map_or_else(|| e.to_string(), |n| std::io::Error::from_raw_os_error(n).to_string());
+                            let key = e.errno().map_or_else(
+                                || e.to_string(),
+                                |n| std::io::Error::from_raw_os_error(n).to_string(),
+                            );
                             *errors.lock().unwrap().entry(key).or_default() += 1;
                             0
                         }
@@ -390,10 +500,16 @@ pub fn stress() -> Result<()> {
                 for c in &chains {
                     let t = control.attach(&files::open_ro(&c.path)?, &chain_fn, 0)?;
                     let e = punch_hole(&c.path, 0, 4096).unwrap_err();
-                    ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "punch hole in a tagged file: {e}");
+                    ensure!(
+                        e.raw_os_error() == Some(libc::ETXTBSY),
+                        "punch hole in a tagged file: {e}"
+                    );
                     refusals.fetch_add(1, Ordering::Relaxed);
                     let e = truncate(&c.path).unwrap_err();
-                    ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "truncate of a tagged file: {e}");
+                    ensure!(
+                        e.raw_os_error() == Some(libc::ETXTBSY),
+                        "truncate of a tagged file: {e}"
+                    );
                     t.detach()?;
                     churn.fetch_add(1, Ordering::Relaxed);
                 }
@@ -402,7 +518,9 @@ pub fn stress() -> Result<()> {
                 let t = control.attach(&files::open_ro(&copy)?, &chain_fn, 0)?;
                 let mut sc = vec![0u8; ChainResult::SIZE];
                 match t.chain_read(holey.start, holey.bs, &mut sc, None) {
-                    Err(e) if e.errno() == Some(libc::ENODATA) => holes.fetch_add(1, Ordering::Relaxed),
+                    Err(e) if e.errno() == Some(libc::ENODATA) => {
+                        holes.fetch_add(1, Ordering::Relaxed)
+                    }
                     other => bail!("chain over a punched hole: {other:?}"),
                 };
                 t.detach()?;
@@ -433,7 +551,11 @@ pub fn stress() -> Result<()> {
     ensure!(errors.is_empty(), "unexpected errors");
     ensure!(done.load(Ordering::Relaxed) > 0, "nothing done");
     ensure!(holes.load(Ordering::Relaxed) > 0, "no hole punched");
-    ensure!(maps >= churn.load(Ordering::Relaxed), "{maps} extent maps for {} attaches", churn.load(Ordering::Relaxed));
+    ensure!(
+        maps >= churn.load(Ordering::Relaxed),
+        "{maps} extent maps for {} attaches",
+        churn.load(Ordering::Relaxed)
+    );
     for c in &chains {
         fs::remove_file(&c.path)?;
     }

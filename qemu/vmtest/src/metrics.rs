@@ -33,7 +33,10 @@ fn fetch(addr: &str) -> Result<String> {
     let mut text = String::new();
     s.read_to_string(&mut text)?;
     let (head, body) = text.split_once("\r\n\r\n").context("no HTTP body")?;
-    ensure!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    ensure!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
     Ok(body.to_string())
 }
 
@@ -70,7 +73,12 @@ fn tag_labels(s: &Scrape, name: &str) -> Vec<(String, String)> {
     s.samples
         .iter()
         .filter(|x| x.metric == name)
-        .map(|x| (x.labels.get("function").unwrap_or("").to_string(), x.labels.get("file").unwrap_or("").to_string()))
+        .map(|x| {
+            (
+                x.labels.get("function").unwrap_or("").to_string(),
+                x.labels.get("file").unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -94,21 +102,35 @@ pub fn metrics_scrape() -> Result<()> {
     let mut exporters = vec![start_exporter(ADDR, &[])?];
     let result = (|| -> Result<()> {
         // A second exporter on the same port, and a bad address: clear errors.
-        let busy = Command::new("rnvme").args(["metrics", "--listen", ADDR]).output()?;
+        let busy = Command::new("rnvme")
+            .args(["metrics", "--listen", ADDR])
+            .output()?;
         let err = String::from_utf8_lossy(&busy.stderr);
-        ensure!(busy.status.code() == Some(1) && err.contains("cannot listen on 127.0.0.1:9435"), "busy port: {err}");
-        let bad = Command::new("rnvme").args(["metrics", "--listen", "not-an-address"]).output()?;
+        ensure!(
+            busy.status.code() == Some(1) && err.contains("cannot listen on 127.0.0.1:9435"),
+            "busy port: {err}"
+        );
+        let bad = Command::new("rnvme")
+            .args(["metrics", "--listen", "not-an-address"])
+            .output()?;
         ensure!(bad.status.code() == Some(2), "bad --listen accepted");
         println!("ok: busy port and bad --listen refused");
 
         let control = Control::open(DEFAULT_DEVICE)?;
-        let c = chain::build(&ChainSpec { hops: 5, block_size: 4096, file_blocks: 40, seed: 123 });
+        let c = chain::build(&ChainSpec {
+            hops: 5,
+            block_size: 4096,
+            file_blocks: 40,
+            seed: 123,
+        });
         let path = files::fresh("/mnt/nvme", "metrics-chain");
         files::write_contiguous(&path, &c.bytes)?;
         let fd = files::open_ro(&path)?;
         let chain_fn = StorageFunction::builtin("chain")?;
-        let abort_fn = StorageFunction::from_object("abort", rnvme::fixture("abort").context("fixture")?)?;
-        let loop_fn = StorageFunction::from_object("loop", rnvme::fixture("loop").context("fixture")?)?;
+        let abort_fn =
+            StorageFunction::from_object("abort", rnvme::fixture("abort").context("fixture")?)?;
+        let loop_fn =
+            StorageFunction::from_object("loop", rnvme::fixture("loop").context("fixture")?)?;
         let tag = control.attach(&fd, &chain_fn, 0)?;
         let abort_tag = control.attach(&fd, &abort_fn, 0)?;
         let loop_tag = control.attach(&fd, &loop_fn, 3)?;
@@ -135,7 +157,11 @@ pub fn metrics_scrape() -> Result<()> {
             ("rnvme_chains_ended_total", Some(("result", "abort")), 1.0),
             ("rnvme_chains_ended_total", Some(("result", "error")), 1.0),
             ("rnvme_chain_errors_total", Some(("errno", "ELOOP")), 1.0),
-            ("rnvme_chain_errors_total", Some(("errno", "ECANCELED")), 1.0),
+            (
+                "rnvme_chain_errors_total",
+                Some(("errno", "ECANCELED")),
+                1.0,
+            ),
             ("rnvme_chain_errors_total", Some(("errno", "EIO")), 0.0),
             ("rnvme_hops_per_chain_count", None, 9.0),
             ("rnvme_hops_per_chain_sum", None, 7.0 * 5.0 + 1.0 + 3.0),
@@ -147,26 +173,53 @@ pub fn metrics_scrape() -> Result<()> {
         let reads = delta("rnvme_reads_total", Some(("issued_by", "driver")))?
             + delta("rnvme_reads_total", Some(("issued_by", "process")))?;
         ensure!(reads == 39.0, "reads moved by {reads}, want 39");
-        ensure!(value(&after, "rnvme_tags", None)? == control.stats()?.tags as f64, "tags gauge");
-        ensure!(delta("rnvme_chain_duration_seconds_sum", None)? > 0.0, "no time recorded");
+        ensure!(
+            value(&after, "rnvme_tags", None)? == control.stats()?.tags as f64,
+            "tags gauge"
+        );
+        ensure!(
+            delta("rnvme_chain_duration_seconds_sum", None)? > 0.0,
+            "no time recorded"
+        );
         println!("ok: 9 chains (7 done, 1 aborted, 1 at the hop limit, 39 reads) moved every counter exactly");
 
         // Per tag: the three tags are new, so their series hold exactly what
         // they did, labelled by the function's name and the file's path.
         let file = path.to_str().context("path")?;
-        for (function, chains, done, abort, error, reads) in
-            [("chain", 7.0, 7.0, 0.0, 0.0, 35.0), ("abort_all", 1.0, 0.0, 1.0, 0.0, 1.0), ("loop_forever", 1.0, 0.0, 0.0, 1.0, 3.0)]
-        {
+        for (function, chains, done, abort, error, reads) in [
+            ("chain", 7.0, 7.0, 0.0, 0.0, 35.0),
+            ("abort_all", 1.0, 0.0, 1.0, 0.0, 1.0),
+            ("loop_forever", 1.0, 0.0, 0.0, 1.0, 3.0),
+        ] {
             let l = [("function", function), ("file", file)];
             let with = |k: &'static str, v: &'static str| [l[0], l[1], (k, v)];
             let got = [
                 value_with(&after, "rnvme_tag_attached", &l)?,
                 value_with(&after, "rnvme_tag_chains_total", &l)?,
-                value_with(&after, "rnvme_tag_chains_ended_total", &with("result", "done"))?,
-                value_with(&after, "rnvme_tag_chains_ended_total", &with("result", "abort"))?,
-                value_with(&after, "rnvme_tag_chains_ended_total", &with("result", "error"))?,
-                value_with(&after, "rnvme_tag_reads_total", &with("issued_by", "driver"))?
-                    + value_with(&after, "rnvme_tag_reads_total", &with("issued_by", "process"))?,
+                value_with(
+                    &after,
+                    "rnvme_tag_chains_ended_total",
+                    &with("result", "done"),
+                )?,
+                value_with(
+                    &after,
+                    "rnvme_tag_chains_ended_total",
+                    &with("result", "abort"),
+                )?,
+                value_with(
+                    &after,
+                    "rnvme_tag_chains_ended_total",
+                    &with("result", "error"),
+                )?,
+                value_with(
+                    &after,
+                    "rnvme_tag_reads_total",
+                    &with("issued_by", "driver"),
+                )? + value_with(
+                    &after,
+                    "rnvme_tag_reads_total",
+                    &with("issued_by", "process"),
+                )?,
             ];
             let want = [1.0, chains, done, abort, error, reads];
             ensure!(got == want, "{function} on {file}: tags, chains, done, abort, error, reads = {got:?}, want {want:?}");
@@ -175,32 +228,71 @@ pub fn metrics_scrape() -> Result<()> {
         // our pid and the programs' ids.
         let listed = control.tags()?;
         let ours: Vec<_> = listed.iter().filter(|t| t.file_path() == file).collect();
-        ensure!(ours.len() == 3, "IOC_TAGS lists {} tags of {file}", ours.len());
+        ensure!(
+            ours.len() == 3,
+            "IOC_TAGS lists {} tags of {file}",
+            ours.len()
+        );
         for t in &ours {
             ensure!(t.pid == std::process::id(), "pid {} in {t:?}", t.pid);
-            ensure!(t.prog_id != 0 && t.extents == 1 && t.size == c.bytes.len() as u64, "{t:?}");
+            ensure!(
+                t.prog_id != 0 && t.extents == 1 && t.size == c.bytes.len() as u64,
+                "{t:?}"
+            );
         }
         println!("ok: per-tag series of chain, abort_all and loop_forever on {file} are exact; the scrape:");
-        println!("{}", body.lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"));
+        println!(
+            "{}",
+            body.lines()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
 
         // At most one (function, file) series, plus "(other)" for the rest.
         exporters.push(start_exporter(ADDR_ONE_SERIES, &["--tag-series", "1"])?);
         let one = scrape_at(ADDR_ONE_SERIES)?;
         let labels = tag_labels(&one, "rnvme_tag_chains_total");
         let busiest = ("chain".to_string(), file.to_string());
-        let other = (rnvme::metrics::OTHER.to_string(), rnvme::metrics::OTHER.to_string());
-        ensure!(labels == [busiest, other], "series with --tag-series 1: {labels:?}");
-        let others_chains: u64 = listed.iter().filter(|t| !(t.function_name() == "chain" && t.file_path() == file)).map(|t| t.chains).sum();
-        let got = value_with(&one, "rnvme_tag_chains_total", &[("function", rnvme::metrics::OTHER)])?;
-        ensure!(got == others_chains as f64, "(other) chains {got}, want {others_chains}");
+        let other = (
+            rnvme::metrics::OTHER.to_string(),
+            rnvme::metrics::OTHER.to_string(),
+        );
+        ensure!(
+            labels == [busiest, other],
+            "series with --tag-series 1: {labels:?}"
+        );
+        let others_chains: u64 = listed
+            .iter()
+            .filter(|t| !(t.function_name() == "chain" && t.file_path() == file))
+            .map(|t| t.chains)
+            .sum();
+        let got = value_with(
+            &one,
+            "rnvme_tag_chains_total",
+            &[("function", rnvme::metrics::OTHER)],
+        )?;
+        ensure!(
+            got == others_chains as f64,
+            "(other) chains {got}, want {others_chains}"
+        );
         println!("ok: --tag-series 1 gives the busiest series and (other) with the rest ({others_chains} chains)");
 
         // Detached tags leave the list and the exposition.
         drop((tag, abort_tag, loop_tag));
         let gone = scrape()?;
-        let left: Vec<_> = tag_labels(&gone, "rnvme_tag_attached").into_iter().filter(|(_, f)| f == file).collect();
-        ensure!(left.is_empty(), "series of detached tags still exported: {left:?}");
-        ensure!(!control.tags()?.iter().any(|t| t.file_path() == file), "IOC_TAGS still lists detached tags");
+        let left: Vec<_> = tag_labels(&gone, "rnvme_tag_attached")
+            .into_iter()
+            .filter(|(_, f)| f == file)
+            .collect();
+        ensure!(
+            left.is_empty(),
+            "series of detached tags still exported: {left:?}"
+        );
+        ensure!(
+            !control.tags()?.iter().any(|t| t.file_path() == file),
+            "IOC_TAGS still lists detached tags"
+        );
         println!("ok: detached tags leave IOC_TAGS and the exposition");
         std::fs::remove_file(&path)?;
         Ok(())

@@ -73,7 +73,9 @@ fn fixture(name: &str) -> Result<StorageFunction> {
 fn errno_of(r: Result<impl std::fmt::Debug, Error>) -> Result<i32> {
     match r {
         Ok(v) => bail!("succeeded ({v:?}) where an error was expected"),
-        Err(e) => e.errno().with_context(|| format!("error without errno: {e}")),
+        Err(e) => e
+            .errno()
+            .with_context(|| format!("error without errno: {e}")),
     }
 }
 
@@ -125,12 +127,25 @@ fn test_run() -> Result<()> {
     let f = StorageFunction::builtin("chain")?;
     let mut scratch = vec![0u8; 64];
     let r = f.test_run(&chain_block(chain::MAGIC, 8192, 40, 0), 0, 0, &mut scratch)?;
-    ensure!(r.verdict == Some(Verdict::Next) && r.next_offset == 8192 && r.next_len == 512, "{r:?}");
-    let r = f.test_run(&chain_block(chain::MAGIC, chain::END, 2, 1), 8192, 1, &mut scratch)?;
+    ensure!(
+        r.verdict == Some(Verdict::Next) && r.next_offset == 8192 && r.next_len == 512,
+        "{r:?}"
+    );
+    let r = f.test_run(
+        &chain_block(chain::MAGIC, chain::END, 2, 1),
+        8192,
+        1,
+        &mut scratch,
+    )?;
     ensure!(r.verdict == Some(Verdict::Done), "{r:?}");
     let got = ChainResult::from_scratch(&scratch);
     ensure!(
-        got == ChainResult { sum: 42, count: 2, last_value: 2, last_index: 1 },
+        got == ChainResult {
+            sum: 42,
+            count: 2,
+            last_value: 2,
+            last_index: 1
+        },
         "scratch after two blocks: {got:?}"
     );
     let r = f.test_run(&chain_block(0xdead, 0, 0, 0), 0, 0, &mut scratch)?;
@@ -148,7 +163,10 @@ fn chain_correct() -> Result<()> {
     let (reads, irqs) = chains_match_pread(false)?;
     println!("ok: {reads} reads, {irqs} NVMe interrupts during the chain reads");
     // The interrupt count below is a valid witness: here each read raises one.
-    ensure!(irqs * 2 >= reads, "only {irqs} interrupts for {reads} interrupt-driven reads");
+    ensure!(
+        irqs * 2 >= reads,
+        "only {irqs} interrupts for {reads} interrupt-driven reads"
+    );
     Ok(())
 }
 
@@ -159,7 +177,10 @@ fn chain_correct() -> Result<()> {
 fn chain_polled() -> Result<()> {
     let (reads, irqs) = chains_match_pread(true)?;
     println!("ok: {reads} polled reads, {irqs} NVMe interrupts during the chain reads");
-    ensure!(irqs * 4 < reads, "polled reads raised {irqs} interrupts for {reads} reads");
+    ensure!(
+        irqs * 4 < reads,
+        "polled reads raised {irqs} interrupts for {reads} reads"
+    );
     Ok(())
 }
 
@@ -169,7 +190,11 @@ fn nvme_interrupts() -> Result<u64> {
     Ok(text
         .lines()
         .filter(|l| l.contains("nvme"))
-        .flat_map(|l| l.split_whitespace().skip(1).map_while(|w| w.parse::<u64>().ok()))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map_while(|w| w.parse::<u64>().ok())
+        })
         .sum())
 }
 
@@ -207,7 +232,12 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                     let fd = files::open_ro(&path)?;
                     let tag = control.attach(&fd, &f, 0)?;
                     if fragmented && i == 0 {
-                        ensure!(tag.extents() > 1, "{}: not fragmented ({} extent)", path.display(), tag.extents());
+                        ensure!(
+                            tag.extents() > 1,
+                            "{}: not fragmented ({} extent)",
+                            path.display(),
+                            tag.extents()
+                        );
                     }
                     let mut scratch = vec![0u8; ChainResult::SIZE];
                     let mut last = vec![0u8; 4096];
@@ -219,10 +249,18 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                     };
                     irqs += nvme_interrupts()? - irqs_before;
                     let got = ChainResult::from_scratch(&scratch);
-                    ensure!(got == reference, "{}: kernel {got:?} != pread {reference:?}", path.display());
+                    ensure!(
+                        got == reference,
+                        "{}: kernel {got:?} != pread {reference:?}",
+                        path.display()
+                    );
                     ensure!(out.verdict == Verdict::Done && out.hops == hops, "{out:?}");
-                    let want_last = files::pread_direct(&path, out.last_offset, out.last_len as usize)?;
-                    ensure!(last[..out.last_len as usize] == want_last[..], "last block differs");
+                    let want_last =
+                        files::pread_direct(&path, out.last_offset, out.last_len as usize)?;
+                    ensure!(
+                        last[..out.last_len as usize] == want_last[..],
+                        "last block differs"
+                    );
                     driver_hops += out.driver_hops;
                     reads += u64::from(out.hops);
                     cases += 1;
@@ -266,12 +304,21 @@ fn split_read() -> Result<()> {
         let mut last = vec![0u8; 4096];
         let out = tag.chain_read(0, 4096, &mut scratch, Some(&mut last))?;
         ensure!(out.hops == 2 && out.last_offset == offset, "{out:?}");
-        ensure!(last == files::pread_direct(&path, offset, 4096)?, "block at {offset} differs");
+        ensure!(
+            last == files::pread_direct(&path, offset, 4096)?,
+            "block at {offset} differs"
+        );
         checked += 1;
     }
     let stats = control.stats()?;
-    ensure!(stats.cache_misses > 0, "no read needed splitting: {stats:?}");
-    println!("ok: {checked} reads across block boundaries match pread; cache misses so far {}", stats.cache_misses);
+    ensure!(
+        stats.cache_misses > 0,
+        "no read needed splitting: {stats:?}"
+    );
+    println!(
+        "ok: {checked} reads across block boundaries match pread; cache misses so far {}",
+        stats.cache_misses
+    );
     drop(tag);
     fs::remove_file(&path)?;
     Ok(())
@@ -349,7 +396,12 @@ fn bad_offsets() -> Result<()> {
         ("next straddling EOF", 36864 - 512, 1024, libc::ENXIO),
         ("next into the hole", 20480, 512, libc::ENODATA),
         ("next unaligned", 100, 512, libc::EINVAL),
-        ("next length not a multiple of the LBA", 0, 100, libc::EINVAL),
+        (
+            "next length not a multiple of the LBA",
+            0,
+            100,
+            libc::EINVAL,
+        ),
         ("next huge", u64::MAX - 4095, 512, libc::EINVAL),
         ("next negative", (-4096i64) as u64, 512, libc::EINVAL),
         ("next too long", 0, 8192, libc::EINVAL),
@@ -358,7 +410,10 @@ fn bad_offsets() -> Result<()> {
         let mut scratch = jump_scratch(target, len, 1);
         let mut last = vec![0u8; 4096];
         let r = tag.chain_read(0, 512, &mut scratch, Some(&mut last));
-        ensure!(!contains_marker(&scratch) && !contains_marker(&last), "{what}: another file's data leaked");
+        ensure!(
+            !contains_marker(&scratch) && !contains_marker(&last),
+            "{what}: another file's data leaked"
+        );
         expect_errno(what, r, want)?;
     }
     let first_cases: [(&str, u64, u32, i32); 5] = [
@@ -375,8 +430,15 @@ fn bad_offsets() -> Result<()> {
     // The data around the hole is still read correctly.
     let mut scratch = jump_scratch(32768, 4096, 1);
     tag.chain_read(0, 4096, &mut scratch, None)?;
-    ensure!(scratch[16..24] == [0x11; 8] && scratch[24..32] == [0x22; 8], "data around the hole");
-    expect_errno("unknown tag", control.chain_read(9999, 0, 512, &mut [], None), libc::ENOENT)?;
+    ensure!(
+        scratch[16..24] == [0x11; 8] && scratch[24..32] == [0x22; 8],
+        "data around the hole"
+    );
+    expect_errno(
+        "unknown tag",
+        control.chain_read(9999, 0, 512, &mut [], None),
+        libc::ENOENT,
+    )?;
     drop(tag);
     fs::remove_file(&path)?;
     fs::remove_file(&secret)?;
@@ -397,14 +459,26 @@ fn attach_checks() -> Result<()> {
     expect_errno("directory", control.attach(&dir, &f, 0), libc::EINVAL)?;
     let tmp = files::fresh("/tmp", "rnvme-tmpfs-file");
     files::write_contiguous(&tmp, &[0u8; 4096])?;
-    expect_errno("file on tmpfs", control.attach(&files::open_ro(&tmp)?, &f, 0), libc::EOPNOTSUPP)?;
+    expect_errno(
+        "file on tmpfs",
+        control.attach(&files::open_ro(&tmp)?, &f, 0),
+        libc::EOPNOTSUPP,
+    )?;
     let fd = files::open_ro(&path)?;
     let writer = OpenOptions::new().read(true).write(true).open(&path)?;
-    expect_errno("file open for writing", control.attach(&fd, &f, 0), libc::ETXTBSY)?;
+    expect_errno(
+        "file open for writing",
+        control.attach(&fd, &f, 0),
+        libc::ETXTBSY,
+    )?;
     drop(writer);
     // A descriptor that is not a storage function.
     use std::os::fd::AsFd;
-    expect_errno("prog fd that is a file", control.attach_fds(fd.as_fd(), fd.as_fd(), 0), libc::EINVAL)?;
+    expect_errno(
+        "prog fd that is a file",
+        control.attach_fds(fd.as_fd(), fd.as_fd(), 0),
+        libc::EINVAL,
+    )?;
     let tag = control.attach(&fd, &f, 0)?;
     println!("ok: a readable, writer-free ext4 file on NVMe attaches");
     drop(tag);
@@ -419,12 +493,17 @@ fn attach_checks() -> Result<()> {
 fn writers_denied() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
-    let spec = ChainSpec { hops: 8, block_size: 4096, file_blocks: 64, seed: 5 };
+    let spec = ChainSpec {
+        hops: 8,
+        block_size: 4096,
+        file_blocks: 64,
+        seed: 5,
+    };
     let file = chain::build(&spec);
     let path = files::fresh("/mnt/nvme", "frozen");
     files::write_contiguous(&path, &file.bytes)?;
     let want = chain::walk(memory_reader(&file.bytes), file.start, 4096, 64)
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let fd = files::open_ro(&path)?;
     let tag = control.attach(&fd, &f, 0)?;
     let stop = AtomicBool::new(false);
@@ -434,7 +513,10 @@ fn writers_denied() -> Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 let mut scratch = vec![0u8; ChainResult::SIZE];
                 tag.chain_read(file.start, 4096, &mut scratch, None)?;
-                ensure!(ChainResult::from_scratch(&scratch) == want, "chain result changed");
+                ensure!(
+                    ChainResult::from_scratch(&scratch) == want,
+                    "chain result changed"
+                );
                 runs.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
@@ -442,14 +524,24 @@ fn writers_denied() -> Result<()> {
         let result = (|| -> Result<()> {
             for _ in 0..20 {
                 let e = OpenOptions::new().write(true).open(&path).unwrap_err();
-                ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "open for write: {e}");
-                let e = OpenOptions::new().read(true).custom_flags(libc::O_TRUNC).open(&path).unwrap_err();
+                ensure!(
+                    e.raw_os_error() == Some(libc::ETXTBSY),
+                    "open for write: {e}"
+                );
+                let e = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_TRUNC)
+                    .open(&path)
+                    .unwrap_err();
                 ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "O_TRUNC: {e}");
                 let c = std::ffi::CString::new(path.to_str().unwrap())?;
                 // SAFETY: `c` is a valid C string; truncate(2) only reads it.
                 let r = unsafe { libc::truncate(c.as_ptr(), 0) };
                 let e = std::io::Error::last_os_error();
-                ensure!(r < 0 && e.raw_os_error() == Some(libc::ETXTBSY), "truncate: {e}");
+                ensure!(
+                    r < 0 && e.raw_os_error() == Some(libc::ETXTBSY),
+                    "truncate: {e}"
+                );
                 thread::sleep(Duration::from_millis(5));
             }
             Ok(())
@@ -458,10 +550,16 @@ fn writers_denied() -> Result<()> {
         reader.join().unwrap()?;
         result
     })?;
-    println!("ok: writes, O_TRUNC and truncate refused (ETXTBSY) during {} correct chains", runs.load(Ordering::Relaxed));
+    println!(
+        "ok: writes, O_TRUNC and truncate refused (ETXTBSY) during {} correct chains",
+        runs.load(Ordering::Relaxed)
+    );
     tag.detach()?;
     drop(fd);
-    OpenOptions::new().write(true).open(&path).context("open for write after detach")?;
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .context("open for write after detach")?;
     fs::remove_file(&path)?;
     println!("ok: writable again after detach");
     Ok(())
@@ -477,9 +575,15 @@ fn foreign_tag() -> Result<()> {
     let fd = files::open_ro(&path)?;
     let tag = control.attach(&fd, &f, 0)?;
     let other = Control::open(DEFAULT_DEVICE)?;
-    expect_errno("tag through another open", other.chain_read(tag.id(), 0, 512, &mut [], None), libc::ENOENT)?;
+    expect_errno(
+        "tag through another open",
+        other.chain_read(tag.id(), 0, 512, &mut [], None),
+        libc::ENOENT,
+    )?;
     let exe = std::env::current_exe()?;
-    let status = Command::new(exe).args(["try-tag", &tag.id().to_string()]).status()?;
+    let status = Command::new(exe)
+        .args(["try-tag", &tag.id().to_string()])
+        .status()?;
     ensure!(status.success(), "the other process could use the tag");
     tag.chain_read(0, 512, &mut [], None)?;
     println!("ok: the owner still can");
@@ -514,7 +618,12 @@ pub fn try_foreign_tag(args: &[String]) -> ExitCode {
 fn detach_under_load() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
-    let spec = ChainSpec { hops: 16, block_size: 512, file_blocks: 256, seed: 11 };
+    let spec = ChainSpec {
+        hops: 16,
+        block_size: 512,
+        file_blocks: 256,
+        seed: 11,
+    };
     let file = chain::build(&spec);
     let path = files::fresh("/mnt/nvme", "detach");
     files::write_contiguous(&path, &file.bytes)?;
@@ -552,10 +661,17 @@ fn detach_under_load() -> Result<()> {
             }
             Ok(())
         })?;
-        println!("ok: round {round}: {} chains completed, {} refused after detach", ok.into_inner(), refused.into_inner());
+        println!(
+            "ok: round {round}: {} chains completed, {} refused after detach",
+            ok.into_inner(),
+            refused.into_inner()
+        );
     }
     ensure!(control.stats()?.tags == tags_before, "tags leaked");
-    OpenOptions::new().write(true).open(&path).context("writable after detach")?;
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .context("writable after detach")?;
     fs::remove_file(&path)?;
     Ok(())
 }
@@ -565,7 +681,12 @@ fn detach_under_load() -> Result<()> {
 fn counters() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
-    let spec = ChainSpec { hops: 6, block_size: 4096, file_blocks: 32, seed: 21 };
+    let spec = ChainSpec {
+        hops: 6,
+        block_size: 4096,
+        file_blocks: 32,
+        seed: 21,
+    };
     let file = chain::build(&spec);
     let path = files::fresh("/mnt/nvme", "counters");
     files::write_contiguous(&path, &file.bytes)?;
@@ -575,18 +696,29 @@ fn counters() -> Result<()> {
     let mut driver = 0;
     for _ in 0..10 {
         let mut scratch = vec![0u8; ChainResult::SIZE];
-        driver += tag.chain_read(file.start, 4096, &mut scratch, None)?.driver_hops;
+        driver += tag
+            .chain_read(file.start, 4096, &mut scratch, None)?
+            .driver_hops;
     }
     let after = control.stats()?;
-    ensure!(after.chains - before.chains == 10, "chains {before:?} -> {after:?}");
+    ensure!(
+        after.chains - before.chains == 10,
+        "chains {before:?} -> {after:?}"
+    );
     ensure!(after.done - before.done == 10, "done");
     ensure!(after.hops - before.hops == 60, "hops");
-    ensure!(after.driver_hops - before.driver_hops == u64::from(driver), "driver hops");
+    ensure!(
+        after.driver_hops - before.driver_hops == u64::from(driver),
+        "driver hops"
+    );
     ensure!(
         after.process_hops - before.process_hops == 60 - u64::from(driver),
         "process hops: every read is issued by the driver or the module"
     );
-    ensure!(after.cache_hits - before.cache_hits >= u64::from(driver), "cache hits");
+    ensure!(
+        after.cache_hits - before.cache_hits >= u64::from(driver),
+        "cache hits"
+    );
     for (name, value) in [
         ("chains", after.chains),
         ("done", after.done),
@@ -595,14 +727,17 @@ fn counters() -> Result<()> {
         ("tags", after.tags),
     ] {
         let text = fs::read_to_string(Path::new("/sys/kernel/debug/rnvme").join(name))?;
-        ensure!(text.trim() == value.to_string(), "debugfs {name} {} != {value}", text.trim());
+        ensure!(
+            text.trim() == value.to_string(),
+            "debugfs {name} {} != {value}",
+            text.trim()
+        );
     }
     println!("ok: 10 chains x 6 hops, {driver} in the driver; counters now {after:?}");
     drop(tag);
     fs::remove_file(&path)?;
     Ok(())
 }
-
 
 /// Helper process for [`kill_under_load`]: attaches `args[0]` and runs the
 /// chain at `args[1]` (4 KiB blocks) until killed; `args[2]` == "polled"
@@ -640,7 +775,12 @@ pub fn chain_loop(args: &[String]) -> ExitCode {
 /// writers are allowed again, other chains are unaffected, and no tag leaks.
 fn kill_under_load() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
-    let spec = ChainSpec { hops: 31, block_size: 4096, file_blocks: 64, seed: 31 };
+    let spec = ChainSpec {
+        hops: 31,
+        block_size: 4096,
+        file_blocks: 64,
+        seed: 31,
+    };
     let file = chain::build(&spec);
     let path = files::fresh("/mnt/nvme", "killed");
     files::write_contiguous(&path, &file.bytes)?;
@@ -649,12 +789,20 @@ fn kill_under_load() -> Result<()> {
     for round in 0..6u64 {
         let mode = if round % 2 == 1 { "polled" } else { "irq" };
         let mut child = Command::new(&exe)
-            .args(["chain-loop", path.to_str().unwrap(), &file.start.to_string(), mode])
+            .args([
+                "chain-loop",
+                path.to_str().unwrap(),
+                &file.start.to_string(),
+                mode,
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()?;
         // Wait until it is looping, then let it run a little.
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)?;
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )?;
         ensure!(line.trim() == "looping", "child said {line:?}");
         thread::sleep(Duration::from_millis(30 + 40 * round));
         let chains_before_kill = control.stats()?.chains;
@@ -664,12 +812,21 @@ fn kill_under_load() -> Result<()> {
         // Its tag ends when its last read has completed.
         let mut waited = 0;
         while control.stats()?.tags != tags_before {
-            ensure!(waited < 200, "tag of a killed process still alive after 2 s");
+            ensure!(
+                waited < 200,
+                "tag of a killed process still alive after 2 s"
+            );
             thread::sleep(Duration::from_millis(10));
             waited += 1;
         }
-        OpenOptions::new().write(true).open(&path).context("writable after the killed tag ended")?;
-        println!("ok: round {round} ({mode}): killed after {} chains in all, tag released", chains_before_kill);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .context("writable after the killed tag ended")?;
+        println!(
+            "ok: round {round} ({mode}): killed after {} chains in all, tag released",
+            chains_before_kill
+        );
     }
     fs::remove_file(&path)?;
     Ok(())
@@ -688,7 +845,9 @@ pub fn unprivileged() -> ExitCode {
         return ExitCode::FAILURE;
     }
     match StorageFunction::builtin("chain") {
-        Err(Error::Load { cause, .. }) if cause.contains("Operation not permitted") || cause.contains("EPERM") => {
+        Err(Error::Load { cause, .. })
+            if cause.contains("Operation not permitted") || cause.contains("EPERM") =>
+        {
             println!("ok: loading without CAP_BPF refused: {cause}");
             ExitCode::SUCCESS
         }
@@ -746,7 +905,13 @@ fn bptree_correct() -> Result<()> {
             }
             let value_log = i % 2 == 1;
             let fragmented = i % 3 == 0;
-            let spec = TreeSpec { keys, node_size: ns, shape: Shape::Depth(depth), value_log, seed: i as u64 + 40 };
+            let spec = TreeSpec {
+                keys,
+                node_size: ns,
+                shape: Shape::Depth(depth),
+                value_log,
+                seed: i as u64 + 40,
+            };
             let tree = bptree::build(&spec).map_err(anyhow::Error::msg)?;
             let path = files::fresh(mount, &format!("tree-{ns}-{depth}"));
             write_test_file(&path, &tree.bytes, fragmented)?;
@@ -754,13 +919,26 @@ fn bptree_correct() -> Result<()> {
             let tag = control.attach(&fd, &f, 0)?;
             let present = bptree::present_keys(&spec);
             let step = (present.len() / 12).max(1);
-            let probes = present.iter().step_by(step).copied().chain([0, 4 * (keys / 2), u64::MAX]);
+            let probes = present
+                .iter()
+                .step_by(step)
+                .copied()
+                .chain([0, 4 * (keys / 2), u64::MAX]);
             for (j, key) in probes.enumerate() {
                 let (got, out) = tag.lookup(&tree.sup, key, j % 2 == 1)?;
-                let want = bptree::lookup(direct_reader(&path), &tree.sup, key).map_err(anyhow::Error::msg)?;
-                ensure!(got == want, "{} key {key}: kernel {got:?} != reference {want:?}", path.display());
+                let want = bptree::lookup(direct_reader(&path), &tree.sup, key)
+                    .map_err(anyhow::Error::msg)?;
+                ensure!(
+                    got == want,
+                    "{} key {key}: kernel {got:?} != reference {want:?}",
+                    path.display()
+                );
                 let reads = want.depth + u32::from(want.found && value_log);
-                ensure!(out.hops == reads && want.depth == tree.sup.depth, "key {key}: {out:?}, depth {}", want.depth);
+                ensure!(
+                    out.hops == reads && want.depth == tree.sup.depth,
+                    "key {key}: {out:?}, depth {}",
+                    want.depth
+                );
                 lookups += 1;
             }
             println!(
@@ -786,17 +964,33 @@ fn scan_correct() -> Result<()> {
             if bs < lba {
                 continue;
             }
-            let spec = RecordSpec { blocks: 300, block_size: bs, key_space: 10_000, seed: 70 + i as u64 };
+            let spec = RecordSpec {
+                blocks: 300,
+                block_size: bs,
+                key_space: 10_000,
+                seed: 70 + i as u64,
+            };
             let bytes = records::build(&spec).map_err(anyhow::Error::msg)?;
             let path = files::fresh(mount, &format!("records-{bs}"));
             write_test_file(&path, &bytes, i == 1)?;
             let fd = files::open_ro(&path)?;
             let tag = control.attach(&fd, &f, 0)?;
             let b = u64::from(bs);
-            for (start, end, lo, hi) in [(0, 300, 0, u64::MAX), (10, 50, 2000, 2999), (0, 300, 5000, 5000), (299, 300, 0, 9999), (0, 1, 1, 0)] {
+            for (start, end, lo, hi) in [
+                (0, 300, 0, u64::MAX),
+                (10, 50, 2000, 2999),
+                (0, 300, 5000, 5000),
+                (299, 300, 0, 9999),
+                (0, 1, 1, 0),
+            ] {
                 let got = tag.scan(bs, start * b, end * b, lo, hi)?;
-                let want = records::scan(direct_reader(&path), bs, start * b, end * b, lo, hi).map_err(anyhow::Error::msg)?;
-                ensure!(got == want, "{}: blocks {start}..{end} keys {lo}..={hi}: {got:?} != {want:?}", path.display());
+                let want = records::scan(direct_reader(&path), bs, start * b, end * b, lo, hi)
+                    .map_err(anyhow::Error::msg)?;
+                ensure!(
+                    got == want,
+                    "{}: blocks {start}..{end} keys {lo}..={hi}: {got:?} != {want:?}",
+                    path.display()
+                );
             }
             println!("ok: {mount} {bs} B blocks: 5 scans (up to 300 blocks, {} chains) equal the reference", 300u32.div_ceil(tag.max_hops()));
             drop(tag);
@@ -808,7 +1002,13 @@ fn scan_correct() -> Result<()> {
 
 /// BPF_PROG_TEST_RUN of bptree and scan on crafted blocks.
 fn test_run_bptree_scan() -> Result<()> {
-    let spec = TreeSpec { keys: 100, node_size: 512, shape: Shape::Depth(2), value_log: false, seed: 5 };
+    let spec = TreeSpec {
+        keys: 100,
+        node_size: 512,
+        shape: Shape::Depth(2),
+        value_log: false,
+        seed: 5,
+    };
     let tree = bptree::build(&spec).map_err(anyhow::Error::msg)?;
     let node = |off: u64| &tree.bytes[off as usize..off as usize + 512];
     let f = StorageFunction::builtin("bptree")?;
@@ -824,16 +1024,29 @@ fn test_run_bptree_scan() -> Result<()> {
     let r = f.test_run(&[0u8; 512], 0, 0, &mut q)?;
     ensure!(r.verdict == Some(Verdict::Abort), "garbage node: {r:?}");
 
-    let rspec = RecordSpec { blocks: 2, block_size: 512, key_space: 10, seed: 6 };
+    let rspec = RecordSpec {
+        blocks: 2,
+        block_size: 512,
+        key_space: 10,
+        seed: 6,
+    };
     let bytes = records::build(&rspec).map_err(anyhow::Error::msg)?;
     let f = StorageFunction::builtin("scan")?;
     let mut q = records::query(0, 9, 1024);
     let r = f.test_run(&bytes[..512], 0, 0, &mut q)?;
-    ensure!(r.verdict == Some(Verdict::Next) && r.next_offset == 512, "{r:?}");
+    ensure!(
+        r.verdict == Some(Verdict::Next) && r.next_offset == 512,
+        "{r:?}"
+    );
     let r = f.test_run(&bytes[512..], 512, 1, &mut q)?;
     ensure!(r.verdict == Some(Verdict::Done), "{r:?}");
-    let want = records::scan(memory_reader(&bytes), 512, 0, 1024, 0, 9).map_err(anyhow::Error::msg)?;
-    ensure!(records::parse_query(&q) == want, "aggregate {:?} != {want:?}", records::parse_query(&q));
+    let want =
+        records::scan(memory_reader(&bytes), 512, 0, 1024, 0, 9).map_err(anyhow::Error::msg)?;
+    ensure!(
+        records::parse_query(&q) == want,
+        "aggregate {:?} != {want:?}",
+        records::parse_query(&q)
+    );
     println!("ok: bptree descends, finds, aborts on garbage; scan aggregates two blocks");
     Ok(())
 }

@@ -315,7 +315,11 @@ enum MkdbKind {
 
 /// Commands of an `attach` session, one per line.
 #[derive(Debug, Parser)]
-#[command(no_binary_name = true, disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
 enum SessionCommand {
     /// run OFFSET LEN [SCRATCH-HEX]: one chain read.
     Run {
@@ -327,7 +331,13 @@ enum SessionCommand {
     /// lookup KEY...: B+-tree lookups (the file must be a tree).
     Lookup { keys: Vec<u64> },
     /// scan BLOCK-SIZE FIRST BLOCKS LO HI: aggregate records.
-    Scan { block_size: u32, first: u64, blocks: u64, lo: u64, hi: u64 },
+    Scan {
+        block_size: u32,
+        first: u64,
+        blocks: u64,
+        lo: u64,
+        hi: u64,
+    },
     /// stats: the module's counters.
     Stats,
     /// detach: end the session.
@@ -348,7 +358,10 @@ fn parse_hex(s: &str) -> Result<Vec<u8>> {
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).with_context(|| format!("bad hex {:?} in the scratch", &s[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .with_context(|| format!("bad hex {:?} in the scratch", &s[i..i + 2]))
+        })
         .collect()
 }
 
@@ -389,7 +402,14 @@ fn print_outcome(out: &ChainOutcome) {
     );
 }
 
-fn chain_read(tag: &Tag, offset: u64, len: u32, scratch_hex: &str, show: u32, polled: bool) -> Result<()> {
+fn chain_read(
+    tag: &Tag,
+    offset: u64,
+    len: u32,
+    scratch_hex: &str,
+    show: u32,
+    polled: bool,
+) -> Result<()> {
     let mut scratch = parse_hex(scratch_hex)?;
     scratch.resize(scratch.len().max(show as usize), 0);
     let out = if polled {
@@ -421,7 +441,10 @@ fn lookup(tag: &Tag, sup: &bptree::Super, keys: &[u64], polled: bool) -> Result<
         } else {
             print!("key {key}: not found ");
         }
-        println!("({} nodes, {} reads, {} in the driver)", found.depth, out.hops, out.driver_hops);
+        println!(
+            "({} nodes, {} reads, {} in the driver)",
+            found.depth, out.hops, out.driver_hops
+        );
     }
     Ok(())
 }
@@ -457,8 +480,10 @@ fn stats(control: &Control, format: Format) -> Result<()> {
             }
         }
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                rows.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect();
+            let map: serde_json::Map<String, serde_json::Value> = rows
+                .iter()
+                .map(|(k, v)| (k.to_string(), (*v).into()))
+                .collect();
             println!("{}", serde_json::Value::Object(map));
         }
     }
@@ -471,7 +496,16 @@ fn tags(control: &Control, format: Format) -> Result<()> {
         Format::Table => {
             println!(
                 "{:>7} {:>5} {:<15} {:>7} {:>8} {:>8} {:>6} {:>6} {:>9} {:>9}  file",
-                "pid", "prog", "function", "extents", "chains", "done", "aborts", "errors", "reads", "in_driver"
+                "pid",
+                "prog",
+                "function",
+                "extents",
+                "chains",
+                "done",
+                "aborts",
+                "errors",
+                "reads",
+                "in_driver"
             );
             for t in &tags {
                 println!(
@@ -524,14 +558,33 @@ fn session(control: &Control, tag: &Tag, file: &Path) -> Result<()> {
         let cmd = match SessionCommand::try_parse_from(&words) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("rnvme: {}", e.render().to_string().lines().next().unwrap_or("bad command"));
+                eprintln!(
+                    "rnvme: {}",
+                    e.render()
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("bad command")
+                );
                 continue;
             }
         };
         let r = match cmd {
-            SessionCommand::Run { offset, len, scratch } => chain_read(tag, offset, len, &scratch, 32, false),
-            SessionCommand::Lookup { keys } => read_super(file).and_then(|sup| lookup(tag, &sup, &keys, false)),
-            SessionCommand::Scan { block_size, first, blocks, lo, hi } => scan(tag, block_size, first, blocks, lo, hi),
+            SessionCommand::Run {
+                offset,
+                len,
+                scratch,
+            } => chain_read(tag, offset, len, &scratch, 32, false),
+            SessionCommand::Lookup { keys } => {
+                read_super(file).and_then(|sup| lookup(tag, &sup, &keys, false))
+            }
+            SessionCommand::Scan {
+                block_size,
+                first,
+                blocks,
+                lo,
+                hi,
+            } => scan(tag, block_size, first, blocks, lo, hi),
             SessionCommand::Stats => stats(control, Format::Table),
             SessionCommand::Detach => break,
         };
@@ -548,13 +601,21 @@ fn test_run(args: &TestRunArgs) -> Result<()> {
     let mut file = open_ro(&args.block_file)?;
     let mut block = vec![0u8; args.len as usize];
     file.seek(SeekFrom::Start(args.offset))?;
-    file.read_exact(&mut block)
-        .with_context(|| format!("{}: no {} bytes at {}", args.block_file.display(), args.len, args.offset))?;
+    file.read_exact(&mut block).with_context(|| {
+        format!(
+            "{}: no {} bytes at {}",
+            args.block_file.display(),
+            args.len,
+            args.offset
+        )
+    })?;
     let mut scratch = parse_hex(&args.scratch)?;
     scratch.resize(scratch.len().max(args.show as usize), 0);
     let r = f.test_run(&block, args.offset, args.hop, &mut scratch)?;
     match r.verdict {
-        Some(rnvme::Verdict::Next) => println!("verdict Next: read {} B at {}", r.next_len, r.next_offset),
+        Some(rnvme::Verdict::Next) => {
+            println!("verdict Next: read {} B at {}", r.next_len, r.next_offset)
+        }
         Some(v) => println!("verdict {v:?}"),
         None => println!("return value {} (not a verdict)", r.retval),
     }
@@ -571,9 +632,18 @@ fn verify_file(path: &Path, check: impl FnOnce(&[u8]) -> Result<(), String>) -> 
 }
 
 fn mkdb(args: &MkdbArgs) -> Result<()> {
-    let layout = if args.fragmented { Layout::Fragmented } else { Layout::Contiguous };
+    let layout = if args.fragmented {
+        Layout::Fragmented
+    } else {
+        Layout::Contiguous
+    };
     let (path, bytes, what) = match &args.kind {
-        MkdbKind::Chain { file, hops, block_size, file_blocks } => {
+        MkdbKind::Chain {
+            file,
+            hops,
+            block_size,
+            file_blocks,
+        } => {
             let spec = ChainSpec {
                 hops: *hops,
                 block_size: *block_size,
@@ -586,35 +656,70 @@ fn mkdb(args: &MkdbArgs) -> Result<()> {
             let c = chain::build(&spec);
             if args.verify {
                 // The file must start with a fresh build (a fragmented one is padded).
-                return verify_file(file, |b| match b.get(..c.bytes.len()) == Some(&c.bytes[..]) {
-                    true => Ok(()),
-                    false => Err("does not match the description".into()),
+                return verify_file(file, |b| {
+                    match b.get(..c.bytes.len()) == Some(&c.bytes[..]) {
+                        true => Ok(()),
+                        false => Err("does not match the description".into()),
+                    }
                 });
             }
-            let what = format!("chain of {} blocks of {} B starting at offset {}", spec.hops, spec.block_size, c.start);
+            let what = format!(
+                "chain of {} blocks of {} B starting at offset {}",
+                spec.hops, spec.block_size, c.start
+            );
             (file, c.bytes, what)
         }
-        MkdbKind::Bptree { file, keys, node_size, depth, fanout, value_log } => {
+        MkdbKind::Bptree {
+            file,
+            keys,
+            node_size,
+            depth,
+            fanout,
+            value_log,
+        } => {
             let shape = match (depth, fanout) {
                 (Some(d), None) => Shape::Depth(*d),
                 (None, Some(f)) => Shape::Fanout(*f),
                 _ => bail!("give --depth or --fanout"),
             };
-            let spec = TreeSpec { keys: *keys, node_size: *node_size, shape, value_log: *value_log, seed: args.seed };
+            let spec = TreeSpec {
+                keys: *keys,
+                node_size: *node_size,
+                shape,
+                value_log: *value_log,
+                seed: args.seed,
+            };
             if args.verify {
                 return verify_file(file, |b| bptree::verify(b, &spec));
             }
             let t = bptree::build(&spec).map_err(anyhow::Error::msg)?;
-            let what = format!("B+-tree of {} keys, {} levels, {} B nodes, root at {}", t.sup.keys, t.sup.depth, t.sup.node_size, t.sup.root);
+            let what = format!(
+                "B+-tree of {} keys, {} levels, {} B nodes, root at {}",
+                t.sup.keys, t.sup.depth, t.sup.node_size, t.sup.root
+            );
             (file, t.bytes, what)
         }
-        MkdbKind::Records { file, blocks, block_size, key_space } => {
-            let spec = RecordSpec { blocks: *blocks, block_size: *block_size, key_space: *key_space, seed: args.seed };
+        MkdbKind::Records {
+            file,
+            blocks,
+            block_size,
+            key_space,
+        } => {
+            let spec = RecordSpec {
+                blocks: *blocks,
+                block_size: *block_size,
+                key_space: *key_space,
+                seed: args.seed,
+            };
             if args.verify {
                 return verify_file(file, |b| records::verify(b, &spec));
             }
             let bytes = records::build(&spec).map_err(anyhow::Error::msg)?;
-            (file, bytes, format!("{blocks} record blocks of {block_size} B"))
+            (
+                file,
+                bytes,
+                format!("{blocks} record blocks of {block_size} B"),
+            )
         }
     };
     write_file(path, &bytes, layout).with_context(|| format!("cannot write {}", path.display()))?;
@@ -657,7 +762,10 @@ fn run(cli: &Cli) -> Result<()> {
                     f.pin(p)?;
                     println!("{}: loaded, pinned at {}", f.name(), p.display());
                 }
-                None => println!("{}: loaded (the verifier accepted it); unloaded again without --pin", f.name()),
+                None => println!(
+                    "{}: loaded (the verifier accepted it); unloaded again without --pin",
+                    f.name()
+                ),
             }
             Ok(())
         }
@@ -673,7 +781,14 @@ fn run(cli: &Cli) -> Result<()> {
             let f = function(&a.function)?;
             let file = open_ro(&a.file)?;
             let tag = control.attach(&file, &f, a.max_hops)?;
-            chain_read(&tag, a.read.offset, a.read.len, &a.read.scratch, a.read.show, a.read.polled)
+            chain_read(
+                &tag,
+                a.read.offset,
+                a.read.len,
+                &a.read.scratch,
+                a.read.show,
+                a.read.polled,
+            )
         }
         Command::Lookup(a) => {
             let control = Control::open(&cli.device)?;
@@ -693,7 +808,12 @@ fn run(cli: &Cli) -> Result<()> {
             let b = u64::from(a.block_size);
             let blocks = a.blocks.unwrap_or((size / b).saturating_sub(a.first));
             if blocks == 0 || (a.first + blocks) * b > size {
-                bail!("{}: blocks {}..{} are not all in the file", a.file.display(), a.first, a.first + blocks);
+                bail!(
+                    "{}: blocks {}..{} are not all in the file",
+                    a.file.display(),
+                    a.first,
+                    a.first + blocks
+                );
             }
             let tag = control.attach(&file, &StorageFunction::builtin("scan")?, 0)?;
             scan(&tag, a.block_size, a.first, blocks, a.lo, a.hi)
@@ -706,17 +826,30 @@ fn run(cli: &Cli) -> Result<()> {
             // The benchmark is its own program (it measures this library from
             // the outside); look for it beside this binary, then on PATH.
             let beside = std::env::current_exe()?.with_file_name("rnvme-bench");
-            let program = if beside.exists() { beside } else { PathBuf::from("rnvme-bench") };
+            let program = if beside.exists() {
+                beside
+            } else {
+                PathBuf::from("rnvme-bench")
+            };
             let status = std::process::Command::new(&program)
                 .args(args)
                 .status()
-                .with_context(|| format!("cannot run {} (build it with `cargo build --release -p rnvme-bench`)", program.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot run {} (build it with `cargo build --release -p rnvme-bench`)",
+                        program.display()
+                    )
+                })?;
             if !status.success() {
                 bail!("rnvme-bench failed ({status})");
             }
             Ok(())
         }
-        Command::Metrics { listen, max_scrapes, tag_series } => {
+        Command::Metrics {
+            listen,
+            max_scrapes,
+            tag_series,
+        } => {
             let control = Control::open(&cli.device)?;
             eprintln!("rnvme: serving metrics on http://{listen}/metrics");
             rnvme::metrics::serve(&control, *listen, *max_scrapes, *tag_series)?;
@@ -775,26 +908,73 @@ mod tests {
     fn ranges_and_exclusive_options_are_enforced() {
         let bad = [
             vec!["rnvme", "run", "f", "--offset", "0"],
-            vec!["rnvme", "run", "f", "--function", "chain", "--pinned", "/p", "--offset", "0"],
-            vec!["rnvme", "run", "f", "--function", "chain", "--offset", "0", "--max-hops", "300"],
+            vec![
+                "rnvme",
+                "run",
+                "f",
+                "--function",
+                "chain",
+                "--pinned",
+                "/p",
+                "--offset",
+                "0",
+            ],
+            vec![
+                "rnvme",
+                "run",
+                "f",
+                "--function",
+                "chain",
+                "--offset",
+                "0",
+                "--max-hops",
+                "300",
+            ],
             vec!["rnvme", "mkdb", "chain", "f", "--hops", "0"],
-            vec!["rnvme", "mkdb", "bptree", "f", "--keys", "10", "--depth", "2", "--fanout", "4"],
-            vec!["rnvme", "mkdb", "records", "f", "--blocks", "4", "--block-size", "1000"],
+            vec![
+                "rnvme", "mkdb", "bptree", "f", "--keys", "10", "--depth", "2", "--fanout", "4",
+            ],
+            vec![
+                "rnvme",
+                "mkdb",
+                "records",
+                "f",
+                "--blocks",
+                "4",
+                "--block-size",
+                "1000",
+            ],
             vec!["rnvme", "lookup", "f"],
             vec!["rnvme", "stats", "--format", "xml"],
-            vec!["rnvme", "test-run", "chain", "--block-file", "f", "--len", "5000"],
+            vec![
+                "rnvme",
+                "test-run",
+                "chain",
+                "--block-file",
+                "f",
+                "--len",
+                "5000",
+            ],
         ];
         for argv in bad {
             assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?} parsed");
         }
         let ok = Cli::try_parse_from(["rnvme", "lookup", "t.db", "5", "9", "--polled"]).unwrap();
-        assert!(matches!(ok.command, Command::Lookup(LookupArgs { ref keys, polled: true, .. }) if keys == &[5, 9]));
+        assert!(
+            matches!(ok.command, Command::Lookup(LookupArgs { ref keys, polled: true, .. }) if keys == &[5, 9])
+        );
     }
 
     #[test]
     fn session_commands_parse() {
-        assert!(matches!(SessionCommand::try_parse_from(["lookup", "1", "2"]), Ok(SessionCommand::Lookup { .. })));
-        assert!(matches!(SessionCommand::try_parse_from(["detach"]), Ok(SessionCommand::Detach)));
+        assert!(matches!(
+            SessionCommand::try_parse_from(["lookup", "1", "2"]),
+            Ok(SessionCommand::Lookup { .. })
+        ));
+        assert!(matches!(
+            SessionCommand::try_parse_from(["detach"]),
+            Ok(SessionCommand::Detach)
+        ));
         assert!(SessionCommand::try_parse_from(["run", "x"]).is_err());
     }
 

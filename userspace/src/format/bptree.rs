@@ -82,12 +82,17 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
     let cap = max_fanout(ns);
     let fanout = match spec.shape {
         Shape::Fanout(f) if (2..=cap).contains(&f) => f,
-        Shape::Fanout(f) => return Err(format!("fanout {f}: must be 2..={cap} for {ns}-byte nodes")),
+        Shape::Fanout(f) => {
+            return Err(format!("fanout {f}: must be 2..={cap} for {ns}-byte nodes"))
+        }
         Shape::Depth(d) if (1..=16).contains(&d) => {
             // The smallest fanout whose d levels hold all keys.
             (2..=cap)
                 .find(|&f| (f as f64).powi(d as i32) >= spec.keys as f64)
-                .ok_or(format!("{} keys do not fit in {d} levels of {ns}-byte nodes", spec.keys))?
+                .ok_or(format!(
+                    "{} keys do not fit in {d} levels of {ns}-byte nodes",
+                    spec.keys
+                ))?
         }
         Shape::Depth(d) => return Err(format!("depth {d}: must be 1..=16")),
     };
@@ -136,7 +141,10 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
     let depth = levels.len() as u32;
     if let Shape::Depth(d) = spec.shape {
         if d != depth {
-            return Err(format!("{} keys give {depth} levels, not {d}, at the smallest fanout", spec.keys));
+            return Err(format!(
+                "{} keys give {depth} levels, not {d}, at the smallest fanout",
+                spec.keys
+            ));
         }
     }
 
@@ -147,7 +155,12 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
     let mut offset_of: Vec<Vec<u64>> = Vec::new();
     let mut next = blocks.iter();
     for level in &levels {
-        offset_of.push(level.iter().map(|_| next.next().unwrap() * u64::from(ns)).collect());
+        offset_of.push(
+            level
+                .iter()
+                .map(|_| next.next().unwrap() * u64::from(ns))
+                .collect(),
+        );
     }
     let records_per_block = ns as usize / RECORD;
     let log_start = (total as u64 + 1) * u64::from(ns);
@@ -171,7 +184,9 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
                     INTERNAL if si % 2 == 0 => offset_of[li - 1][slot as usize],
                     LEAF_LOG if si % 2 == 1 => {
                         let i = ni * f + si / 2;
-                        log_start + (i / records_per_block * ns as usize + i % records_per_block * RECORD) as u64
+                        log_start
+                            + (i / records_per_block * ns as usize + i % records_per_block * RECORD)
+                                as u64
                     }
                     _ => slot,
                 };
@@ -181,7 +196,9 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
     }
     if spec.value_log {
         for (i, (&k, &v)) in keys.iter().zip(&values).enumerate() {
-            let at = log_start as usize + i / records_per_block * ns as usize + i % records_per_block * RECORD;
+            let at = log_start as usize
+                + i / records_per_block * ns as usize
+                + i % records_per_block * RECORD;
             let r = &mut bytes[at..at + RECORD];
             put_u32(r, 0, VALUE_MAGIC);
             put_u64(r, 8, k);
@@ -275,7 +292,11 @@ pub enum Step {
     Found(u64),
     /// The key's record is in the value-log block at `block`, `rec_off`
     /// bytes in; `value` is the record's offset.
-    Record { value: u64, block: u64, rec_off: usize },
+    Record {
+        value: u64,
+        block: u64,
+        rec_off: usize,
+    },
 }
 
 /// Takes one step on `node` (a node-size block).
@@ -301,7 +322,11 @@ pub fn step(node: &[u8], key: u64) -> Result<Step, String> {
     let value = slot(2 * i + 1);
     if kind == LEAF_LOG {
         let rec_off = value as usize & (node.len() - 1);
-        return Ok(Step::Record { value, block: value - rec_off as u64, rec_off });
+        return Ok(Step::Record {
+            value,
+            block: value - rec_off as u64,
+            rec_off,
+        });
     }
     Ok(Step::Found(value))
 }
@@ -309,7 +334,9 @@ pub fn step(node: &[u8], key: u64) -> Result<Step, String> {
 /// Checks the value record `rec_off` bytes into a value-log block and
 /// returns its data.
 pub fn record(block: &[u8], rec_off: usize, key: u64) -> Result<[u8; VALUE_DATA], String> {
-    let r = block.get(rec_off..rec_off + RECORD).ok_or("record past the block")?;
+    let r = block
+        .get(rec_off..rec_off + RECORD)
+        .ok_or("record past the block")?;
     if le_u32(r, 0) != VALUE_MAGIC || le_u64(r, 8) != key {
         return Err(format!("bad value record for key {key}"));
     }
@@ -318,7 +345,11 @@ pub fn record(block: &[u8], rec_off: usize, key: u64) -> Result<[u8; VALUE_DATA]
 
 /// Looks `key` up the way `bptree.bpf.c` does, reading blocks with
 /// `read(offset, buf)`: the user-space reference.
-pub fn lookup(mut read: impl FnMut(u64, &mut [u8]) -> bool, sup: &Super, key: u64) -> Result<Found, String> {
+pub fn lookup(
+    mut read: impl FnMut(u64, &mut [u8]) -> bool,
+    sup: &Super,
+    key: u64,
+) -> Result<Found, String> {
     let mut buf = vec![0u8; sup.node_size as usize];
     let mut at = sup.root;
     let mut depth = 0;
@@ -333,14 +364,37 @@ pub fn lookup(mut read: impl FnMut(u64, &mut [u8]) -> bool, sup: &Super, key: u6
         let none = [0; VALUE_DATA];
         match step(&buf, key).map_err(|e| format!("at {at}: {e}"))? {
             Step::Next(next) => at = next,
-            Step::NotFound => return Ok(Found { found: false, value: 0, depth, data: none }),
-            Step::Found(value) => return Ok(Found { found: true, value, depth, data: none }),
-            Step::Record { value, block, rec_off } => {
+            Step::NotFound => {
+                return Ok(Found {
+                    found: false,
+                    value: 0,
+                    depth,
+                    data: none,
+                })
+            }
+            Step::Found(value) => {
+                return Ok(Found {
+                    found: true,
+                    value,
+                    depth,
+                    data: none,
+                })
+            }
+            Step::Record {
+                value,
+                block,
+                rec_off,
+            } => {
                 if !read(block, &mut buf) {
                     return Err(format!("value read at {value} failed"));
                 }
                 let data = record(&buf, rec_off, key)?;
-                return Ok(Found { found: true, value, depth, data });
+                return Ok(Found {
+                    found: true,
+                    value,
+                    depth,
+                    data,
+                });
             }
         }
     }
@@ -351,7 +405,11 @@ pub fn lookup(mut read: impl FnMut(u64, &mut [u8]) -> bool, sup: &Super, key: u6
 pub fn verify(bytes: &[u8], spec: &TreeSpec) -> Result<(), String> {
     let want = build(spec)?;
     if bytes.len() != want.bytes.len() {
-        return Err(format!("{} bytes, the description gives {}", bytes.len(), want.bytes.len()));
+        return Err(format!(
+            "{} bytes, the description gives {}",
+            bytes.len(),
+            want.bytes.len()
+        ));
     }
     if let Some(i) = bytes.iter().zip(&want.bytes).position(|(a, b)| a != b) {
         return Err(format!("differs from the description at byte {i}"));
@@ -380,8 +438,20 @@ mod tests {
 
     #[test]
     fn depths_come_out_as_asked_and_verify() {
-        for (keys, ns, d, log) in [(1, 512, 1, false), (100, 512, 2, true), (5000, 512, 3, false), (20_000, 4096, 2, true), (3000, 512, 5, false)] {
-            let spec = TreeSpec { keys, node_size: ns, shape: Shape::Depth(d), value_log: log, seed: 9 };
+        for (keys, ns, d, log) in [
+            (1, 512, 1, false),
+            (100, 512, 2, true),
+            (5000, 512, 3, false),
+            (20_000, 4096, 2, true),
+            (3000, 512, 5, false),
+        ] {
+            let spec = TreeSpec {
+                keys,
+                node_size: ns,
+                shape: Shape::Depth(d),
+                value_log: log,
+                seed: 9,
+            };
             let t = build(&spec).unwrap();
             assert_eq!(t.sup.depth, d, "{spec:?}");
             verify(&t.bytes, &spec).unwrap();
@@ -390,7 +460,13 @@ mod tests {
 
     #[test]
     fn absent_keys_are_not_found_present_ones_are() {
-        let spec = TreeSpec { keys: 700, node_size: 512, shape: Shape::Fanout(8), value_log: true, seed: 4 };
+        let spec = TreeSpec {
+            keys: 700,
+            node_size: 512,
+            shape: Shape::Fanout(8),
+            value_log: true,
+            seed: 4,
+        };
         let t = build(&spec).unwrap();
         for (i, key) in present_keys(&spec).into_iter().enumerate().step_by(7) {
             let f = lookup(reader(&t.bytes), &t.sup, key).unwrap();
@@ -405,12 +481,30 @@ mod tests {
 
     #[test]
     fn verify_catches_a_changed_byte_and_bad_specs_are_refused() {
-        let spec = TreeSpec { keys: 300, node_size: 512, shape: Shape::Fanout(10), value_log: false, seed: 1 };
+        let spec = TreeSpec {
+            keys: 300,
+            node_size: 512,
+            shape: Shape::Fanout(10),
+            value_log: false,
+            seed: 1,
+        };
         let mut t = build(&spec).unwrap();
         t.bytes[600] ^= 1;
         assert!(verify(&t.bytes, &spec).is_err());
-        assert!(build(&TreeSpec { node_size: 1000, ..spec }).is_err());
-        assert!(build(&TreeSpec { shape: Shape::Fanout(40), ..spec }).is_err());
-        assert!(build(&TreeSpec { shape: Shape::Depth(1), ..spec }).is_err());
+        assert!(build(&TreeSpec {
+            node_size: 1000,
+            ..spec
+        })
+        .is_err());
+        assert!(build(&TreeSpec {
+            shape: Shape::Fanout(40),
+            ..spec
+        })
+        .is_err());
+        assert!(build(&TreeSpec {
+            shape: Shape::Depth(1),
+            ..spec
+        })
+        .is_err());
     }
 }

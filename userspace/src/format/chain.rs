@@ -64,7 +64,9 @@ impl ChainResult {
 /// positions, filler blocks (never carrying the magic) elsewhere.
 pub fn build(spec: &ChainSpec) -> ChainFile {
     assert!(spec.hops >= 1 && spec.file_blocks >= spec.hops);
-    assert!(spec.block_size as usize >= HEADER && spec.block_size % 512 == 0 && spec.block_size <= 4096);
+    assert!(
+        spec.block_size as usize >= HEADER && spec.block_size % 512 == 0 && spec.block_size <= 4096
+    );
     let bs = spec.block_size as usize;
     let mut rng = Rng::new(spec.seed);
     let mut slots: Vec<u64> = (0..u64::from(spec.file_blocks)).collect();
@@ -209,7 +211,11 @@ mod tests {
             file_blocks: 8,
             seed: 9,
         });
-        let second = u64::from_le_bytes(f.bytes[f.start as usize + 8..f.start as usize + 16].try_into().unwrap());
+        let second = u64::from_le_bytes(
+            f.bytes[f.start as usize + 8..f.start as usize + 16]
+                .try_into()
+                .unwrap(),
+        );
         f.bytes[second as usize] ^= 1;
         assert_eq!(
             walk(read_from(&f.bytes), f.start, 512, 256),

@@ -40,7 +40,10 @@ impl Rng {
 /// A reader over `bytes` for the reference walks (`chain::walk`,
 /// `bptree::lookup`, `records::scan`): reads past the end fail.
 pub fn memory_reader(bytes: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-    |off, buf| match usize::try_from(off).ok().and_then(|o| bytes.get(o..o.checked_add(buf.len())?)) {
+    |off, buf| match usize::try_from(off)
+        .ok()
+        .and_then(|o| bytes.get(o..o.checked_add(buf.len())?))
+    {
         Some(src) => {
             buf.copy_from_slice(src);
             true

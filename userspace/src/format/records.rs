@@ -67,7 +67,11 @@ impl Aggregate {
     /// Adds the aggregate of another part of the range.
     pub fn merge(&mut self, o: &Aggregate) {
         if o.count > 0 {
-            self.min = if self.count > 0 { self.min.min(o.min) } else { o.min };
+            self.min = if self.count > 0 {
+                self.min.min(o.min)
+            } else {
+                o.min
+            };
             self.max = self.max.max(o.max);
         }
         self.count += o.count;
@@ -96,7 +100,11 @@ pub fn parse_query(s: &[u8]) -> Aggregate {
         blocks: le_u64(s, 56),
     };
     if a.count == 0 {
-        Aggregate { min: 0, max: 0, ..a }
+        Aggregate {
+            min: 0,
+            max: 0,
+            ..a
+        }
     } else {
         a
     }
@@ -125,9 +133,18 @@ pub fn scan(
         let n = (le_u32(&buf, 4) as usize).min(per_block(block_size));
         let mut part = Aggregate::default();
         for r in 0..n {
-            let (k, v) = (le_u64(&buf, HEADER + r * RECORD), le_u64(&buf, HEADER + r * RECORD + 8));
+            let (k, v) = (
+                le_u64(&buf, HEADER + r * RECORD),
+                le_u64(&buf, HEADER + r * RECORD + 8),
+            );
             if (lo..=hi).contains(&k) {
-                part.merge(&Aggregate { count: 1, sum: v, min: v, max: v, blocks: 0 });
+                part.merge(&Aggregate {
+                    count: 1,
+                    sum: v,
+                    min: v,
+                    max: v,
+                    blocks: 0,
+                });
             }
         }
         part.blocks = 1;
@@ -141,7 +158,11 @@ pub fn scan(
 pub fn verify(bytes: &[u8], spec: &RecordSpec) -> Result<(), String> {
     let want = build(spec)?;
     if bytes.len() != want.len() {
-        return Err(format!("{} bytes, the description gives {}", bytes.len(), want.len()));
+        return Err(format!(
+            "{} bytes, the description gives {}",
+            bytes.len(),
+            want.len()
+        ));
     }
     match bytes.iter().zip(&want).position(|(a, b)| a != b) {
         Some(i) => Err(format!("differs from the description at byte {i}")),
@@ -156,7 +177,12 @@ mod tests {
 
     #[test]
     fn scan_matches_a_direct_count() {
-        let spec = RecordSpec { blocks: 40, block_size: 512, key_space: 1000, seed: 2 };
+        let spec = RecordSpec {
+            blocks: 40,
+            block_size: 512,
+            key_space: 1000,
+            seed: 2,
+        };
         let bytes = build(&spec).unwrap();
         verify(&bytes, &spec).unwrap();
         let a = scan(memory_reader(&bytes), 512, 512 * 5, 512 * 30, 100, 199).unwrap();
@@ -177,7 +203,12 @@ mod tests {
 
     #[test]
     fn merging_parts_equals_the_whole() {
-        let spec = RecordSpec { blocks: 20, block_size: 4096, key_space: 50, seed: 3 };
+        let spec = RecordSpec {
+            blocks: 20,
+            block_size: 4096,
+            key_space: 50,
+            seed: 3,
+        };
         let bytes = build(&spec).unwrap();
         let whole = scan(memory_reader(&bytes), 4096, 0, 20 * 4096, 10, 20).unwrap();
         let mut parts = scan(memory_reader(&bytes), 4096, 0, 7 * 4096, 10, 20).unwrap();
