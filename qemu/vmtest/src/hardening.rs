@@ -8,7 +8,6 @@ use std::{
     fs::{self, File, OpenOptions},
     os::fd::AsRawFd,
     path::Path,
-    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex,
@@ -272,23 +271,8 @@ pub fn slow_device() -> Result<()> {
     println!("ok: counters moved by exactly {chains} chains, {hops} reads");
 
     // SIGKILL mid-chain: a chain of 31 slow reads takes over a second.
-    let exe = std::env::current_exe()?;
     for mode in ["irq", "polled"] {
-        let mut child = Command::new(&exe)
-            .args([
-                "chain-loop",
-                s0.path.to_str().unwrap(),
-                &s0.file.start.to_string(),
-                mode,
-            ])
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )?;
-        ensure!(line.trim() == "looping", "child said {line:?}");
+        let mut child = crate::scenarios::spawn_chain_loop(&s0.path, s0.file.start, mode)?;
         thread::sleep(Duration::from_millis(300));
         child.kill()?;
         let status = child.wait()?;

@@ -785,25 +785,10 @@ fn kill_under_load() -> Result<()> {
     let path = files::fresh("/mnt/nvme", "killed");
     files::write_contiguous(&path, &file.bytes)?;
     let tags_before = control.stats()?.tags;
-    let exe = std::env::current_exe()?;
     for round in 0..6u64 {
         let mode = if round % 2 == 1 { "polled" } else { "irq" };
-        let mut child = Command::new(&exe)
-            .args([
-                "chain-loop",
-                path.to_str().unwrap(),
-                &file.start.to_string(),
-                mode,
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        // Wait until it is looping, then let it run a little.
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )?;
-        ensure!(line.trim() == "looping", "child said {line:?}");
+        // Once it is looping, let it run a little.
+        let mut child = spawn_chain_loop(&path, file.start, mode)?;
         thread::sleep(Duration::from_millis(30 + 40 * round));
         let chains_before_kill = control.stats()?.chains;
         child.kill()?;
@@ -830,6 +815,27 @@ fn kill_under_load() -> Result<()> {
     }
     fs::remove_file(&path)?;
     Ok(())
+}
+
+/// Starts `rnvme-vmtest chain-loop PATH START MODE` in a child process and
+/// returns once it runs chains (it printed "looping").
+pub(crate) fn spawn_chain_loop(path: &Path, start: u64, mode: &str) -> Result<std::process::Child> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "chain-loop",
+            path.to_str().context("path")?,
+            &start.to_string(),
+            mode,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().context("child stdout")?),
+        &mut line,
+    )?;
+    ensure!(line.trim() == "looping", "child said {line:?}");
+    Ok(child)
 }
 
 /// Run as an unprivileged user (see `qemu/guest/tests/70-unprivileged.sh`):
