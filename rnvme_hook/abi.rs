@@ -259,7 +259,8 @@ pub struct TagInfo {
     /// NUL-padded.
     pub function: [u8; FUNCTION_NAME_LEN],
     /// The file's path at attach time, NUL-padded; when longer than 127
-    /// bytes, its last 124 bytes behind "...".
+    /// bytes, its last 124 bytes behind "..."; "(path unavailable)" when
+    /// the kernel could not give it.
     pub file: [u8; FILE_LABEL_LEN],
 }
 

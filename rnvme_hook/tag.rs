@@ -78,7 +78,11 @@ impl Tag {
                 ino: file.ino(),
                 size: layout.size,
                 function,
-                file: file.with_path(file_label)?,
+                // A label only: a path that cannot be had (too long, no
+                // memory) must not fail the attach.
+                file: file
+                    .with_path(file_label)
+                    .unwrap_or_else(|_| file_label(b"(path unavailable)")),
                 ..Default::default()
             },
             chain: ChainCounters::new(),
