@@ -30,24 +30,21 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
             .reader()
             .read_slice(&mut io.scratch_mut()?[..scratch_len])?;
     }
-    COUNTERS.chain.started();
-    tag.stats().chain.started();
+    COUNTERS.chain_started(&tag.stats().chain);
 
     let start = Ktime::ktime_get();
     let result = walk(&tag, &io, args.offset, args.len);
     let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
     if result == Err(EINTR) {
         // The last read is still in flight and owns the chain's buffers.
-        COUNTERS.chain_ended(&result, 0, 0, ns);
-        tag.stats().chain.ended(&result, 0, 0);
+        COUNTERS.chain_ended(&tag.stats().chain, &result, 0, 0, ns);
         return result;
     }
 
     let o = io.outcome();
     // Nothing was read if the first read was refused before submission.
     let reads = if o.len == 0 { 0 } else { o.hop + 1 };
-    COUNTERS.chain_ended(&result, reads, o.driver_hops, ns);
-    tag.stats().chain.ended(&result, reads, o.driver_hops);
+    COUNTERS.chain_ended(&tag.stats().chain, &result, reads, o.driver_hops, ns);
     args.verdict = o.verdict;
     args.hops = reads;
     args.driver_hops = o.driver_hops;

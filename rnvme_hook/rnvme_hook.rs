@@ -107,21 +107,17 @@ impl Control {
             UserSlice::new(arg, size_of::<abi::Attach>()).reader_writer();
         let mut args: abi::Attach = reader.read()?;
         let mut tags = self.tags.lock();
-        let free = tags.iter().position(Option::is_none);
-        if free.is_none() && tags.len() >= MAX_TAGS {
+        if tags.len() >= MAX_TAGS && !tags.iter().any(Option::is_none) {
             return Err(ENOSPC);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?;
         args.extents = tag.extent_count();
-        let slot = Some(Slot {
+        let slot = Slot {
             _listed: sys::Listed::new(tag.stats().clone())?,
             tag,
-        });
-        match free {
-            Some(i) => tags[i] = slot,
-            None => tags.push(slot, GFP_KERNEL)?,
-        }
+        };
+        store_in_free_slot(&mut tags, slot)?;
         args.tag = id;
         writer.write(&args)?;
         Ok(0)
@@ -163,6 +159,15 @@ impl Control {
         }
         result.map(|()| 0)
     }
+}
+
+/// Puts `item` into the first free slot of `slots`, or a new one at the end.
+fn store_in_free_slot<T>(slots: &mut KVec<Option<T>>, item: T) -> Result {
+    match slots.iter_mut().find(|s| s.is_none()) {
+        Some(slot) => *slot = Some(item),
+        None => slots.push(Some(item), GFP_KERNEL)?,
+    }
+    Ok(())
 }
 
 fn snapshot() -> abi::Stats {

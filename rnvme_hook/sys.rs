@@ -365,11 +365,7 @@ pub(crate) struct Listed(Arc<TagStats>);
 
 impl Listed {
     pub(crate) fn new(stats: Arc<TagStats>) -> Result<Self> {
-        let mut tags = registry().tags.lock();
-        match tags.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => *slot = Some(stats.clone()),
-            None => tags.push(Some(stats.clone()), GFP_KERNEL)?,
-        }
+        crate::store_in_free_slot(&mut registry().tags.lock(), stats.clone())?;
         Ok(Self(stats))
     }
 }
@@ -778,13 +774,13 @@ impl ChainCounters {
         }
     }
 
-    pub(crate) fn started(&self) {
+    fn started(&self) {
         self.chains.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A chain ended with `result` (ECANCELED: the function aborted it)
     /// after `reads` reads, `driver_hops` of them resubmitted by the driver.
-    pub(crate) fn ended(&self, result: &Result, reads: u32, driver_hops: u32) {
+    fn ended(&self, result: &Result, reads: u32, driver_hops: u32) {
         let outcome = match result {
             Ok(()) => &self.done,
             Err(e) if *e == errno::ecanceled() => &self.aborts,
@@ -825,10 +821,24 @@ pub(crate) static COUNTERS: Counters = Counters {
 };
 
 impl Counters {
-    /// Records a finished chain: its result, its reads (`driver_hops` of
-    /// them resubmitted by the driver), its time.
-    pub(crate) fn chain_ended(&self, result: &Result, reads: u32, driver_hops: u32, ns: u64) {
+    /// Records a chain started on a tag with counters `tag`.
+    pub(crate) fn chain_started(&self, tag: &ChainCounters) {
+        self.chain.started();
+        tag.started();
+    }
+
+    /// Records a finished chain of a tag with counters `tag`: its result,
+    /// its reads (`driver_hops` of them resubmitted by the driver), its time.
+    pub(crate) fn chain_ended(
+        &self,
+        tag: &ChainCounters,
+        result: &Result,
+        reads: u32,
+        driver_hops: u32,
+        ns: u64,
+    ) {
         self.chain.ended(result, reads, driver_hops);
+        tag.ended(result, reads, driver_hops);
         let b = abi::HOP_BUCKETS
             .iter()
             .position(|&b| u64::from(reads) <= b)

@@ -5,7 +5,11 @@
 //! text) and served on `/metrics` by `tiny_http`. The metric names are
 //! documented in `docs/observability.md`.
 
-use std::{fmt, net::SocketAddr};
+use std::{
+    collections::{btree_map::Entry, BTreeMap},
+    fmt,
+    net::SocketAddr,
+};
 
 use prometheus_client::{
     encoding::{text::encode, EncodeMetric, MetricEncoder, NoLabelSet},
@@ -122,14 +126,19 @@ pub struct TagSeries {
 }
 
 impl TagSeries {
-    fn add(&mut self, t: &abi::TagInfo) {
-        self.tags += 1;
-        self.chains += t.chains;
-        self.done += t.done;
-        self.aborts += t.aborts;
-        self.errors += t.errors;
-        self.driver_reads += t.driver_hops;
-        self.process_reads += t.hops.saturating_sub(t.driver_hops);
+    /// The series of tag `t` alone.
+    fn of(t: &abi::TagInfo) -> Self {
+        Self {
+            function: t.function_name(),
+            file: t.file_path(),
+            tags: 1,
+            chains: t.chains,
+            done: t.done,
+            aborts: t.aborts,
+            errors: t.errors,
+            driver_reads: t.driver_hops,
+            process_reads: t.hops.saturating_sub(t.driver_hops),
+        }
     }
 
     fn absorb(&mut self, o: &TagSeries) {
@@ -145,17 +154,15 @@ impl TagSeries {
 
 /// Groups `tags` into at most `max_series + 1` [`TagSeries`].
 pub fn tag_series(tags: &[abi::TagInfo], max_series: usize) -> Vec<TagSeries> {
-    let mut by_label: std::collections::BTreeMap<(String, String), TagSeries> = Default::default();
+    let mut by_label: BTreeMap<(String, String), TagSeries> = BTreeMap::new();
     for t in tags {
-        let (function, file) = (t.function_name(), t.file_path());
-        by_label
-            .entry((function.clone(), file.clone()))
-            .or_insert_with(|| TagSeries {
-                function,
-                file,
-                ..Default::default()
-            })
-            .add(t);
+        let one = TagSeries::of(t);
+        match by_label.entry((one.function.clone(), one.file.clone())) {
+            Entry::Vacant(e) => {
+                e.insert(one);
+            }
+            Entry::Occupied(mut e) => e.get_mut().absorb(&one),
+        }
     }
     let mut series: Vec<TagSeries> = by_label.into_values().collect();
     // Stable: equal chain counts keep the label order.

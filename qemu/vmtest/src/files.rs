@@ -77,3 +77,14 @@ pub fn pread_direct(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
 pub fn open_ro(path: &Path) -> Result<File> {
     File::open(path).with_context(|| format!("open {}", path.display()))
 }
+
+/// truncate(2) of `path` to 0 bytes (by path: no open file is needed, so a
+/// refusal comes from truncate itself).
+pub fn truncate(path: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    // SAFETY: `c` is a valid C string; truncate(2) only reads it.
+    if unsafe { libc::truncate(c.as_ptr(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -341,16 +341,6 @@ fn punch_hole(path: &Path, offset: u64, len: u64) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// truncate(2) of `path` to 0 bytes.
-fn truncate(path: &Path) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: `c` is a valid C string; truncate(2) only reads it.
-    if unsafe { libc::truncate(c.as_ptr(), 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Threads running chains and B+-tree lookups of mixed depths on several
 /// tags for a bounded time (`rnvme.stress_secs`, default 120), while another
 /// thread attaches and detaches tags (each attach builds the file's extent
@@ -489,7 +479,7 @@ pub fn stress() -> Result<()> {
                         "punch hole in a tagged file: {e}"
                     );
                     refusals.fetch_add(1, Ordering::Relaxed);
-                    let e = truncate(&c.path).unwrap_err();
+                    let e = files::truncate(&c.path).unwrap_err();
                     ensure!(
                         e.raw_os_error() == Some(libc::ETXTBSY),
                         "truncate of a tagged file: {e}"

@@ -534,13 +534,11 @@ fn writers_denied() -> Result<()> {
                     .open(&path)
                     .unwrap_err();
                 ensure!(e.raw_os_error() == Some(libc::ETXTBSY), "O_TRUNC: {e}");
-                let c = std::ffi::CString::new(path.to_str().unwrap())?;
-                // SAFETY: `c` is a valid C string; truncate(2) only reads it.
-                let r = unsafe { libc::truncate(c.as_ptr(), 0) };
-                let e = std::io::Error::last_os_error();
+                let r = files::truncate(&path);
                 ensure!(
-                    r < 0 && e.raw_os_error() == Some(libc::ETXTBSY),
-                    "truncate: {e}"
+                    r.as_ref()
+                        .is_err_and(|e| e.raw_os_error() == Some(libc::ETXTBSY)),
+                    "truncate: {r:?}"
                 );
                 thread::sleep(Duration::from_millis(5));
             }
