@@ -14,7 +14,7 @@ use std::{
 use anyhow::{ensure, Context, Result};
 use rnvme::{abi, format::chain::ChainResult, Control, StorageFunction, DEFAULT_DEVICE};
 
-use crate::files;
+use crate::{files, fixtures::jump_scratch};
 
 /// xorshift64: reproducible from the seed printed with each run.
 struct Rng(u64);
@@ -232,7 +232,7 @@ pub fn fuzz_ioctl() -> Result<()> {
         control.stats()?
     );
     let tag = control.attach(&file, &f, 0)?;
-    let mut s = crate::scenarios::jump_scratch(4096, 4096, 1);
+    let mut s = jump_scratch(4096, 4096, 1);
     tag.chain_read(0, 4096, &mut s, None)?;
     ensure!(
         s[16..24] == [0x42; 8] && s[24..32] == [0x42; 8],

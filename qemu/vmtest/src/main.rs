@@ -7,20 +7,66 @@
 //! and exits non-zero on failure. The guest's runner (`qemu/guest/run-tests`)
 //! runs each as a test. Scenarios expect the module loaded and ext4 mounted
 //! on `/mnt/nvme` (512 B LBA) and `/mnt/nvme4k` (4 KiB LBA).
+//!
+//! [`TESTS`] is the table of contents. The test groups (one file each)
+//! import only the helper modules and the `rnvme` library, never each other.
 
+// Helpers, shared by the groups.
+mod children;
+mod expect;
 mod files;
+mod fixtures;
+
+// Test groups.
+mod chains;
+mod devices;
+mod functions;
 mod fuzz;
-mod hardening;
 mod metrics;
-mod scenarios;
+mod stress;
+mod tags;
 
 use std::process::ExitCode;
+
+use anyhow::Result;
+
+/// A test: sets up its own files, checks every result against a user-space
+/// reference, and cleans up.
+type Test = fn() -> Result<()>;
+
+/// Every test, by name, in the order `list` prints and the guest runs them.
+const TESTS: &[(&str, Test)] = &[
+    ("verifier-rejects", functions::verifier_rejects),
+    ("test-run", functions::test_run),
+    ("chain-correct", chains::chain_correct),
+    ("chain-polled", chains::chain_polled),
+    ("split-read", chains::split_read),
+    ("hop-limit", chains::hop_limit),
+    ("abort", chains::abort),
+    ("bad-offsets", tags::bad_offsets),
+    ("attach-checks", tags::attach_checks),
+    ("writers-denied", tags::writers_denied),
+    ("foreign-tag", tags::foreign_tag),
+    ("detach-under-load", tags::detach_under_load),
+    ("counters", tags::counters),
+    ("kill-under-load", tags::kill_under_load),
+    ("bptree-correct", chains::bptree_correct),
+    ("scan-correct", chains::scan_correct),
+    ("test-run-bptree-scan", functions::test_run_bptree_scan),
+    ("fuzz-ioctl", fuzz::fuzz_ioctl),
+    ("fuzz-verifier", fuzz::fuzz_verifier),
+    ("device-error", devices::device_error),
+    ("slow-device", devices::slow_device),
+    ("stress", stress::stress),
+    ("metrics", metrics::metrics_scrape),
+    // A new group: its `mod` line under "Test groups" above, its tests here.
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("list") => {
-            for (name, _) in scenarios::ALL {
+            for (name, _) in TESTS {
                 println!("{name}");
             }
             ExitCode::SUCCESS
@@ -28,7 +74,7 @@ fn main() -> ExitCode {
         Some("run") => {
             let Some((_, f)) = args
                 .get(2)
-                .and_then(|n| scenarios::ALL.iter().find(|(name, _)| name == n))
+                .and_then(|n| TESTS.iter().find(|(name, _)| name == n))
             else {
                 eprintln!("rnvme-vmtest: unknown scenario; see `rnvme-vmtest list`");
                 return ExitCode::from(2);
@@ -41,9 +87,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("try-tag") => scenarios::try_foreign_tag(&args[2..]),
-        Some("chain-loop") => scenarios::chain_loop(&args[2..]),
-        Some("unprivileged") => scenarios::unprivileged(),
+        // Helper processes that tests and guest scripts start.
+        Some("try-tag") => children::try_foreign_tag(&args[2..]),
+        Some("chain-loop") => children::chain_loop(&args[2..]),
+        Some("unprivileged") => children::unprivileged(),
         _ => {
             eprintln!("usage: rnvme-vmtest list | run NAME");
             ExitCode::from(2)
