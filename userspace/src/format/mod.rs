@@ -7,6 +7,7 @@
 pub mod bptree;
 pub mod chain;
 pub mod records;
+pub mod verify;
 
 /// A small deterministic generator (xorshift64*), so files are reproducible
 /// from their seed without a dependency.
