@@ -65,7 +65,7 @@ userspace:
 
 test-host:
 	cargo fmt --all --check
-	rustfmt --check --edition 2021 rnvme_hook/*.rs
+	rustfmt --check --edition 2021 rnvme_hook/*.rs rnvme_hook/ffi/*.rs
 	cargo test --release --workspace
 	cargo bench --bench formats -- --quick
 

@@ -11,11 +11,13 @@ use kernel::{prelude::*, sync::Arc, time::Ktime, uaccess::UserSlice};
 
 use crate::{
     abi,
-    sys::{errno, ChainIo, COUNTERS, MAX_BLOCK},
+    counters::COUNTERS,
+    ffi::{
+        chain_io::{ChainIo, MAX_BLOCK, RNVME_DONE},
+        errno,
+    },
     tag::{Plan, Tag},
 };
-
-const RNVME_DONE: u32 = kernel::bindings::rnvme_verdict_RNVME_DONE;
 
 /// Runs the chain `args` asks for on `tag` and fills in the output fields of
 /// `args`, which are valid unless the error is `EINTR` or `EFAULT`.
@@ -66,7 +68,7 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     result
 }
 
-fn walk(tag: &Tag, io: &Arc<ChainIo>, mut offset: u64, mut len: u32) -> Result {
+fn walk(tag: &Tag, io: &Arc<ChainIo<Tag>>, mut offset: u64, mut len: u32) -> Result {
     let mut hop = 0;
     loop {
         match tag.plan(offset, len) {

@@ -2,16 +2,23 @@
 
 //! fd-tagging: a file, frozen against block-map changes, bound to a storage
 //! function, with its extent map.
+//!
+//! A tag is what its chains read: it implements [`Translate`] for the
+//! driver's hook.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     abi,
+    counters::{TagStats, COUNTERS},
     extent::{self, Extent, Lookup, Piece},
-    sys::{
-        current_tgid, errno, ChainCounters, FileLayout, FrozenFile, Prog, COUNTERS, MAX_BLOCK,
-        MAX_HOPS,
+    ffi::{
+        bpf::Prog,
+        chain_io::{Translate, MAX_BLOCK, MAX_HOPS},
+        errno,
+        file::{FileLayout, FrozenFile},
+        task::current_tgid,
     },
 };
 
@@ -69,24 +76,21 @@ impl Tag {
             }
         }
         let (prog_id, function) = prog.id_and_name();
-        let stats = TagStats {
-            info: abi::TagInfo {
-                prog_id,
-                pid: current_tgid(),
-                extents: extents.len() as u32,
-                max_hops,
-                ino: file.ino(),
-                size: layout.size,
-                function,
-                // A label only: a path that cannot be had (too long, no
-                // memory) must not fail the attach.
-                file: file
-                    .with_path(file_label)
-                    .unwrap_or_else(|_| file_label(b"(path unavailable)")),
-                ..Default::default()
-            },
-            chain: ChainCounters::new(),
-        };
+        let stats = TagStats::new(abi::TagInfo {
+            prog_id,
+            pid: current_tgid(),
+            extents: extents.len() as u32,
+            max_hops,
+            ino: file.ino(),
+            size: layout.size,
+            function,
+            // A label only: a path that cannot be had (too long, no
+            // memory) must not fail the attach.
+            file: file
+                .with_path(file_label)
+                .unwrap_or_else(|_| file_label(b"(path unavailable)")),
+            ..Default::default()
+        });
         let stats = Arc::new(stats, GFP_KERNEL)?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
         COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
@@ -106,21 +110,9 @@ impl Tag {
         &self.stats
     }
 
-    pub(crate) fn prog(&self) -> &Prog {
-        &self.prog
-    }
-
     /// Extents in the file's block map.
     pub(crate) fn extent_count(&self) -> u32 {
         self.extents.len() as u32
-    }
-
-    pub(crate) fn max_hops(&self) -> u32 {
-        self.max_hops
-    }
-
-    pub(crate) fn bdev(&self) -> *mut kernel::bindings::block_device {
-        self.file.bdev()
     }
 
     /// Checks a read of `len` bytes at `offset` against the file: EINVAL
@@ -141,27 +133,6 @@ impl Tag {
             return Err(ENXIO);
         }
         Ok(())
-    }
-
-    /// Translation from completion context (no sleeping, no allocation):
-    /// the read's first sector, `EAGAIN` when it must be read in pieces
-    /// (process context), or the error that ends the chain.
-    pub(crate) fn translate_atomic(&self, offset: u64, len: u32) -> Result<u64> {
-        let found = self
-            .check(offset, len)
-            .and_then(|()| self.lookup(offset, len));
-        match found {
-            Ok(Lookup::Sector(s)) => {
-                COUNTERS.cache_hits.fetch_add(1, Ordering::Relaxed);
-                Ok(s)
-            }
-            Ok(Lookup::Split) => {
-                COUNTERS.cache_misses.fetch_add(1, Ordering::Relaxed);
-                Err(EAGAIN)
-            }
-            Ok(Lookup::Hole) => Err(errno::enodata()),
-            Err(e) => Err(e),
-        }
     }
 
     /// How to read `len` bytes at `offset` from process context.
@@ -189,6 +160,40 @@ impl Tag {
     }
 }
 
+impl Translate for Tag {
+    fn file(&self) -> &FrozenFile {
+        &self.file
+    }
+
+    fn prog(&self) -> &Prog {
+        &self.prog
+    }
+
+    fn max_hops(&self) -> u32 {
+        self.max_hops
+    }
+
+    /// The read's first sector, `EAGAIN` when it must be read in pieces
+    /// (process context), or the error that ends the chain.
+    fn translate(&self, offset: u64, len: u32) -> Result<u64> {
+        let found = self
+            .check(offset, len)
+            .and_then(|()| self.lookup(offset, len));
+        match found {
+            Ok(Lookup::Sector(s)) => {
+                COUNTERS.cache_hits.fetch_add(1, Ordering::Relaxed);
+                Ok(s)
+            }
+            Ok(Lookup::Split) => {
+                COUNTERS.cache_misses.fetch_add(1, Ordering::Relaxed);
+                Err(EAGAIN)
+            }
+            Ok(Lookup::Hole) => Err(errno::enodata()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Drop for Tag {
     fn drop(&mut self) {
         COUNTERS.tags.fetch_sub(1, Ordering::Relaxed);
@@ -201,30 +206,6 @@ pub(crate) enum Plan {
     Whole(u64),
     /// Several reads ([`Tag::pieces`]); the function runs in process context.
     Pieces,
-}
-
-/// What one tag did. Kept apart from the tag so that the registry of
-/// `IOC_TAGS` can list it without keeping the tag (and its frozen file) alive.
-pub(crate) struct TagStats {
-    /// The fixed fields; its counters are unused.
-    info: abi::TagInfo,
-    pub(crate) chain: ChainCounters,
-}
-
-impl TagStats {
-    pub(crate) fn snapshot(&self) -> abi::TagInfo {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let c = &self.chain;
-        abi::TagInfo {
-            chains: get(&c.chains),
-            done: get(&c.done),
-            aborts: get(&c.aborts),
-            errors: get(&c.errors),
-            hops: get(&c.hops),
-            driver_hops: get(&c.driver_hops),
-            ..self.info
-        }
-    }
 }
 
 /// [`abi::TagInfo::file`] for `path`: the path, NUL-padded, or "..." and its

@@ -15,29 +15,31 @@ use kernel::{
     ffi::{c_int, c_long, c_uint, c_ulong, c_void},
     prelude::*,
     str::CStr,
-    types::{AsBytes, ForeignOwnable, Opaque},
+    types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-
-use crate::abi;
 
 /// The operations of a misc device's open file descriptions.
 ///
 /// Each `open(2)` creates one `Self`, owned by the file description until its
 /// last reference is closed.
 pub(crate) trait FileOps: Sized + Send + Sync + 'static {
+    /// What the registration hands to every `open`.
+    type Shared: Send + Sync;
+
     /// Creates the state of a new open file description.
-    fn open() -> Result<Pin<KBox<Self>>>;
+    fn open(shared: &Self::Shared) -> Result<Pin<KBox<Self>>>;
 
     /// Handles `ioctl(2)`; `arg` is the raw user-space argument.
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize>;
 }
 
-/// The C structures a registered device points into; pinned because the
-/// misc core keeps pointers to both.
-struct Raw {
+/// The C structures a registered device points into, and what its files
+/// share; pinned because the misc core keeps pointers to the first two.
+struct Raw<S> {
     fops: Opaque<bindings::file_operations>,
     dev: Opaque<bindings::miscdevice>,
+    shared: S,
 }
 
 /// A registered misc device whose files are handled by `T`.
@@ -45,9 +47,10 @@ struct Raw {
 /// # Invariants
 ///
 /// `raw.dev` is registered with the misc core for the whole life of `self`,
-/// and `raw.dev.fops` points to `raw.fops`.
+/// and `raw.dev.fops` points to `raw.fops`, whose `open` is
+/// `open_callback::<T>`.
 pub(crate) struct Registration<T: FileOps> {
-    raw: Pin<KBox<Raw>>,
+    raw: Pin<KBox<Raw<T::Shared>>>,
     _ops: PhantomData<T>,
 }
 
@@ -58,11 +61,13 @@ unsafe impl<T: FileOps> Send for Registration<T> {}
 unsafe impl<T: FileOps> Sync for Registration<T> {}
 
 impl<T: FileOps> Registration<T> {
-    /// Registers `/dev/<name>` with a dynamic minor and the given mode.
+    /// Registers `/dev/<name>` with a dynamic minor and the given mode; each
+    /// open of it gets `shared`.
     pub(crate) fn register(
         name: &'static CStr,
         mode: u16,
         module: &'static ThisModule,
+        shared: T::Shared,
     ) -> Result<Self> {
         let fops = bindings::file_operations {
             owner: module.as_ptr(),
@@ -75,6 +80,7 @@ impl<T: FileOps> Registration<T> {
             Raw {
                 fops: Opaque::new(fops),
                 dev: Opaque::new(bindings::miscdevice::default()),
+                shared,
             },
             GFP_KERNEL,
         )?;
@@ -88,8 +94,9 @@ impl<T: FileOps> Registration<T> {
             (*dev).mode = mode;
         }
         // SAFETY: `dev` is fully initialised and pinned; on success it stays
-        // registered until `drop` deregisters it (the type invariant).
+        // registered until `drop` deregisters it.
         to_result(unsafe { bindings::misc_register(dev) })?;
+        // INVARIANT: `dev` is registered, with `raw.fops` built for `T`.
         Ok(Self {
             raw,
             _ops: PhantomData,
@@ -109,13 +116,20 @@ impl<T: FileOps> Drop for Registration<T> {
 /// # Safety
 ///
 /// Called by the VFS with a valid `file` for a device registered by
-/// [`Registration::register`].
+/// [`Registration::<T>::register`].
 unsafe extern "C" fn open_callback<T: FileOps>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
     from_result(|| {
-        let state = T::open()?;
+        // SAFETY: `file` is valid during `open`, and the misc core has put
+        // the device in `private_data` (`misc_open`).
+        let dev = unsafe { (*file).private_data }.cast::<bindings::miscdevice>();
+        // SAFETY: `dev` is the `dev` of the `Raw` of a `Registration<T>` (the
+        // type invariant: its `fops` lead here), alive because the misc core
+        // holds its lock, which deregistration takes, across `open`.
+        let raw = unsafe { &*kernel::container_of!(dev, Raw<T::Shared>, dev) };
+        let state = T::open(&raw.shared)?;
         // SAFETY: `file` is valid during `open`; `private_data` is ours once
         // the misc core has called us. `release_callback` takes it back.
         unsafe { (*file).private_data = state.into_foreign() as *mut c_void };
@@ -152,7 +166,3 @@ unsafe extern "C" fn ioctl_callback<T: FileOps>(
         Err(e) => e.to_errno() as c_long,
     }
 }
-
-// SAFETY: `abi::Version` is `#[repr(C)]`, made of two `u32`s with no padding
-// (size asserted in `abi.rs`), so every byte of it is initialised.
-unsafe impl AsBytes for abi::Version {}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One open `/dev/rnvme`: its tags, and the dispatch of its ioctls.
+
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicU32, Ordering},
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    types::AsBytes,
+    uaccess::UserSlice,
+};
+
+use crate::{
+    abi, chain,
+    counters::COUNTERS,
+    ffi::{miscdev, task::perfmon_capable},
+    registry::{store_in_free_slot, Listed, TagRegistry},
+    tag::Tag,
+};
+
+/// Tags one open `/dev/rnvme` may hold.
+const MAX_TAGS: usize = 64;
+
+/// One open file description of `/dev/rnvme`: its tags.
+#[pin_data]
+pub(crate) struct Control {
+    #[pin]
+    tags: Mutex<KVec<Option<Slot>>>,
+    next_id: AtomicU32,
+    /// The list of `IOC_TAGS`, shared by every open `/dev/rnvme`.
+    registry: Arc<TagRegistry>,
+}
+
+/// An attached tag and its entry in the list of `IOC_TAGS`.
+struct Slot {
+    tag: Arc<Tag>,
+    _listed: Listed,
+}
+
+impl Control {
+    fn attach(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::Attach>()).reader_writer();
+        let mut args: abi::Attach = reader.read()?;
+        let mut tags = self.tags.lock();
+        if tags.len() >= MAX_TAGS && !tags.iter().any(Option::is_none) {
+            return Err(ENOSPC);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?;
+        args.extents = tag.extent_count();
+        let slot = Slot {
+            _listed: Listed::new(&self.registry, tag.stats().clone())?,
+            tag,
+        };
+        store_in_free_slot(&mut tags, slot)?;
+        args.tag = id;
+        writer.write(&args)?;
+        Ok(0)
+    }
+
+    fn detach(&self, arg: usize) -> Result<isize> {
+        let args: abi::Detach = UserSlice::new(arg, size_of::<abi::Detach>())
+            .reader()
+            .read()?;
+        if args.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let mut tags = self.tags.lock();
+        let slot = tags
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| s.tag.id == args.tag))
+            .ok_or(ENOENT)?;
+        // Chains still running hold their own reference; the tag (and the
+        // denial of writers) ends when the last of them does.
+        drop(slot.take());
+        Ok(0)
+    }
+
+    fn chain_read(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::ChainRead>()).reader_writer();
+        let mut args: abi::ChainRead = reader.read()?;
+        let tag = self
+            .tags
+            .lock()
+            .iter()
+            .flatten()
+            .find(|s| s.tag.id == args.tag)
+            .map(|s| s.tag.clone())
+            .ok_or(ENOENT)?;
+        let result = chain::run(tag, &mut args);
+        if result != Err(EINTR) && result != Err(EFAULT) {
+            writer.write(&args)?;
+        }
+        result.map(|()| 0)
+    }
+
+    /// `IOC_TAGS`: every attached tag of every `/dev/rnvme`, for exporters.
+    fn tags(&self, arg: usize) -> Result<isize> {
+        if !perfmon_capable() {
+            return Err(EPERM);
+        }
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::TagList>()).reader_writer();
+        let mut list: abi::TagList = reader.read()?;
+        let (infos, count) = self.registry.snapshots(list.capacity as usize)?;
+        let mut out = UserSlice::new(
+            list.entries as usize,
+            infos.len() * size_of::<abi::TagInfo>(),
+        )
+        .writer();
+        for info in infos.iter() {
+            out.write(info)?;
+        }
+        list.count = count as u32;
+        writer.write(&list)?;
+        Ok(0)
+    }
+}
+
+/// Writes `value` to user memory at `arg`, for the ioctls that only report.
+fn report<T: AsBytes>(arg: usize, value: &T) -> Result<isize> {
+    UserSlice::new(arg, size_of::<T>()).writer().write(value)?;
+    Ok(0)
+}
+
+impl miscdev::FileOps for Control {
+    type Shared = Arc<TagRegistry>;
+
+    fn open(registry: &Arc<TagRegistry>) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(Control {
+                tags <- new_mutex!(KVec::new()),
+                next_id: AtomicU32::new(1),
+                registry: registry.clone(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            abi::IOC_VERSION => report(arg, &abi::Version::CURRENT),
+            abi::IOC_ATTACH => self.attach(arg),
+            abi::IOC_DETACH => self.detach(arg),
+            abi::IOC_CHAIN_READ => self.chain_read(arg),
+            abi::IOC_STATS => report(arg, &COUNTERS.stats()),
+            abi::IOC_METRICS => report(arg, &COUNTERS.metrics()),
+            abi::IOC_TAGS => self.tags(arg),
+            _ => Err(ENOTTY),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The calling task: its process id and its rights.
+//!
+//! C headers: [`include/linux/pid.h`](srctree/include/linux/pid.h),
+//! [`include/linux/capability.h`](srctree/include/linux/capability.h).
+
+use kernel::{bindings, ffi::c_int};
+
+/// The calling process's id (thread group id), in its own pid namespace.
+pub(crate) fn current_tgid() -> u32 {
+    // SAFETY: `current` is valid while it runs this; a null namespace means
+    // the task's own.
+    let tgid = unsafe {
+        bindings::__task_pid_nr_ns(
+            bindings::get_current(),
+            bindings::pid_type_PIDTYPE_TGID,
+            core::ptr::null_mut(),
+        )
+    };
+    tgid as u32
+}
+
+/// Whether the caller may see every tag (`perfmon_capable()`).
+pub(crate) fn perfmon_capable() -> bool {
+    // SAFETY: `capable` only checks the current task's credentials.
+    unsafe {
+        bindings::capable(bindings::CAP_PERFMON as c_int)
+            || bindings::capable(bindings::CAP_SYS_ADMIN as c_int)
+    }
+}

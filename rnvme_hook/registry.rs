@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `IOC_TAGS` list of every attached tag's counters, across all open
+//! `/dev/rnvme` files.
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+use crate::{abi, counters::TagStats};
+
+/// Every attached tag's statistics, for `IOC_TAGS`; used from process
+/// context only. A slot is `None` once its tag was detached.
+///
+/// The control device's registration holds it and hands it to each open
+/// `/dev/rnvme`, so it lives as long as any of them.
+#[pin_data]
+pub(crate) struct TagRegistry {
+    #[pin]
+    tags: Mutex<KVec<Option<Arc<TagStats>>>>,
+}
+
+impl TagRegistry {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self { tags <- new_mutex!(KVec::new()) }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Snapshots of at most `max` listed tags, and how many are listed.
+    pub(crate) fn snapshots(&self, max: usize) -> Result<(KVec<abi::TagInfo>, usize)> {
+        let tags = self.tags.lock();
+        let count = tags.iter().flatten().count();
+        let mut out = KVec::with_capacity(count.min(max), GFP_KERNEL)?;
+        for s in tags.iter().flatten().take(max) {
+            out.push(s.snapshot(), GFP_KERNEL)?;
+        }
+        Ok((out, count))
+    }
+}
+
+/// A tag's entry in the registry, removed when this is dropped — at detach
+/// or the release of its `/dev/rnvme`, both in process context (the tag
+/// itself may end later, in a completion interrupt).
+pub(crate) struct Listed {
+    registry: Arc<TagRegistry>,
+    stats: Arc<TagStats>,
+}
+
+impl Listed {
+    /// Lists `stats` in `registry`.
+    pub(crate) fn new(registry: &Arc<TagRegistry>, stats: Arc<TagStats>) -> Result<Self> {
+        store_in_free_slot(&mut registry.tags.lock(), stats.clone())?;
+        Ok(Self {
+            registry: registry.clone(),
+            stats,
+        })
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut tags = self.registry.tags.lock();
+        if let Some(slot) = tags
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.stats)))
+        {
+            *slot = None;
+        }
+    }
+}
+
+/// Puts `item` into the first free slot of `slots`, or a new one at the end.
+pub(crate) fn store_in_free_slot<T>(slots: &mut KVec<Option<T>>, item: T) -> Result {
+    match slots.iter_mut().find(|s| s.is_none()) {
+        Some(slot) => *slot = Some(item),
+        None => slots.push(Some(item), GFP_KERNEL)?,
+    }
+    Ok(())
+}
