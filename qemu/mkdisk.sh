@@ -21,5 +21,6 @@ if [[ $LAYOUT == partitioned ]]; then
 elif [[ $LAYOUT == nojournal ]]; then
 	mkfs.ext4 -F -q -b 4096 -O ^has_journal -L "$LABEL" "$IMAGE"
 else
-	mkfs.ext4 -F -q -b 4096 -L "$LABEL" "$IMAGE"
+	# verity and encrypt: attach must be shown to refuse such files.
+	mkfs.ext4 -F -q -b 4096 -O verity,encrypt -L "$LABEL" "$IMAGE"
 fi

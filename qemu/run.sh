@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the rnvme kernel in QEMU with five emulated NVMe namespaces, each
+# Boot the rnvme kernel in QEMU with six emulated NVMe namespaces, each
 # with a fresh ext4 file system: 512 B and 4 KiB logical blocks, a 512 B one
 # whose ext4 sits in a partition starting at 1 MiB, one whose reads of one
-# sector fail (blkdebug), and a slow one (reads throttled to SLOW_IOPS per
-# second). Each controller's QEMU device id is its serial (rnvme512, ...).
+# sector fail (blkdebug), a slow one (reads throttled to SLOW_IOPS per
+# second), and one on a controller with a single I/O queue pair, hence no
+# poll queues. Each controller's QEMU device id is its serial (rnvme512, ...).
 #
 # Outside shell mode, qemu/qmp-watch.py follows the console and serves the
 # guest's hot-unplug requests ("rnvme-host: device_del ID") through QEMU's
@@ -40,7 +41,10 @@ FAULT_SECTOR=98304
 # Reads per second of the slow disk: each read waits about 1/SLOW_IOPS s.
 SLOW_IOPS=25
 
-CMDLINE="console=ttyS0 loglevel=5 nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
+# nohz=off: idle vCPUs keep ticking, so when one CPU is held in interrupt
+# context another keeps jiffies going and runs the RCU stall check; with an
+# idle tickless guest such a stall goes unreported.
+CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
 
 base_args() {
 	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none
@@ -85,6 +89,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmeslow.img" 16 rnvmeslow
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvmenopoll.img" 16 rnvmenopoll
 # blkdebug fails every read of sector 98304 (48 MiB into the fault disk)
 # with EIO: the device error of the fault-injection tests.
 printf '[inject-error]\nevent = "read_aio"\niotype = "read"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' \
@@ -108,6 +113,10 @@ ARGS=(
 	# per second (after a burst of a few reads when idle).
 	-drive "file=$BUILD/nvmeslow.img,if=none,id=nvmslow,format=raw,throttling.iops-read=$SLOW_IOPS"
 	-device "nvme,id=rnvmeslow,serial=rnvmeslow,drive=nvmslow"
+	# One I/O queue pair: the driver keeps it for interrupt-driven I/O and
+	# makes no poll queue, whatever nvme.poll_queues says.
+	-drive "file=$BUILD/nvmenopoll.img,if=none,id=nvmnopoll,format=raw"
+	-device "nvme,id=rnvmenopoll,serial=rnvmenopoll,drive=nvmnopoll,max_ioqpairs=1"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 )
 
@@ -131,6 +140,13 @@ set -e
 kill "$watcher" 2>/dev/null || true
 wait "$watcher" 2>/dev/null || true
 
+# Fails when the console log $1 shows a kernel report (KERNEL_BUGS below).
+scan_console() {
+	if grep -qE "$KERNEL_BUGS" "$1"; then
+		fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E "$KERNEL_BUGS" "$1")"
+	fi
+}
+
 fail() {
 	log "$*"
 	log "last lines of the console ($LOG):"
@@ -144,12 +160,14 @@ elif [[ $status != 0 ]]; then
 	fail "QEMU exited with status $status"
 fi
 # Any oops, BUG (KASAN reports are "BUG: KASAN: ..."), WARNING (lockdep's too),
-# UBSAN report, hung task, or a leak
-# kmemleak found, fails the run, whatever the tests said.
-KERNEL_BUGS='Kernel panic|BUG:|Oops|WARNING:|general protection fault|UBSAN|unreferenced object|INFO: task .* blocked|possible recursive locking|inconsistent lock state'
-if grep -qE "$KERNEL_BUGS" "$LOG"; then
-	fail "the guest kernel reported a bug:$(printf '\n'; grep -m5 -E "$KERNEL_BUGS" "$LOG")"
-fi
+# UBSAN report, a leak kmemleak found, or a CPU or task held too long fails
+# the run, whatever the tests said: RCU stalls ("rcu: INFO: rcu_sched detected
+# stalls", "self-detected stall"), soft and hard lockups, hung tasks ("INFO:
+# task ... blocked for more than", "hung_task"), and handlers that "took too
+# long to run".
+KERNEL_BUGS='Kernel panic|BUG:|Oops|WARNING:|general protection fault|UBSAN|unreferenced object|possible recursive locking|inconsistent lock state'
+KERNEL_BUGS+='|rcu: INFO:|detected stalls? on CPU|self-detected stall|soft lockup|hard LOCKUP|INFO: task .* blocked|blocked for more than [0-9]+ seconds|hung_task|took too long to run'
+scan_console "$LOG"
 if [[ $MODE == demo || $MODE == bench ]]; then
 	grep -q '^rnvme-bench: done' "$LOG" || fail "the benchmark did not finish"
 	RESULTS=${RESULTS:-$(dirname "$BUILD")/bench-results}

@@ -11,7 +11,7 @@
 /// Incompatible changes to the ioctl ABI bump this.
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions (new ioctls) bump this.
-pub const ABI_MINOR: u32 = 3;
+pub const ABI_MINOR: u32 = 4;
 
 /// The ioctl "type" byte of `/dev/rnvme` (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -75,11 +75,18 @@ pub const IOC_VERSION: u32 = ior::<Version>(0x00);
 /// says otherwise; the kernel caps every chain at `RNVME_MAX_HOPS` (256).
 pub const DEFAULT_MAX_HOPS: u32 = 32;
 
+/// Tags attached by one user (real uid of the caller), over all opens of
+/// `/dev/rnvme`; the next attach fails with EDQUOT.
+pub const MAX_TAGS_PER_USER: u32 = 256;
+
 /// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`.
 ///
 /// The file must be a regular file on ext4 on an NVMe namespace, open for
 /// reading, with no writers: while it is tagged, opening it for writing,
 /// truncating it and every other change of its block map fail with ETXTBSY.
+/// Because a tag denies writers, the caller must be able to write the file
+/// (or own it): EACCES otherwise. fs-verity and encrypted files are refused
+/// (EOPNOTSUPP): their raw blocks are not what a read of them returns.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attach {

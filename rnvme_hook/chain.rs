@@ -13,7 +13,7 @@ use crate::{
     abi,
     counters::COUNTERS,
     ffi::{
-        chain_io::{ChainIo, MAX_BLOCK, RNVME_DONE},
+        chain_io::{ChainIo, Translate, MAX_BLOCK, RNVME_DONE},
         errno,
     },
     tag::{Plan, Tag},
@@ -25,6 +25,8 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     if args.flags & !abi::CHAIN_POLLED != 0 || args.reserved != 0 || args.scratch_len > MAX_BLOCK {
         return Err(EINVAL);
     }
+    // Verity may have been enabled since the file was tagged.
+    tag.file().raw_reads_ok()?;
     let scratch_len = args.scratch_len as usize;
     let io = ChainIo::new(tag.clone(), args.flags & abi::CHAIN_POLLED != 0)?;
     if scratch_len > 0 {

@@ -17,7 +17,10 @@ use kernel::{
 use crate::{
     abi, chain,
     counters::COUNTERS,
-    ffi::{miscdev, task::perfmon_capable},
+    ffi::{
+        miscdev,
+        task::{current_uid, perfmon_capable},
+    },
     registry::{store_in_free_slot, Listed, TagRegistry},
     tag::Tag,
 };
@@ -51,15 +54,18 @@ impl Control {
             return Err(ENOSPC);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL)?;
+        let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL_ACCOUNT)?;
         args.extents = tag.extent_count();
         let slot = Slot {
-            _listed: Listed::new(&self.registry, tag.stats().clone())?,
+            _listed: Listed::new(&self.registry, tag.stats().clone(), current_uid())?,
             tag,
         };
-        store_in_free_slot(&mut tags, slot)?;
         args.tag = id;
+        // Answer before the tag is stored: if the answer cannot be copied
+        // back (EFAULT), the caller never learns the id, and dropping `slot`
+        // undoes the attach.
         writer.write(&args)?;
+        store_in_free_slot(&mut tags, slot)?;
         Ok(0)
     }
 
@@ -139,7 +145,7 @@ impl miscdev::FileOps for Control {
                 next_id: AtomicU32::new(1),
                 registry: registry.clone(),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 

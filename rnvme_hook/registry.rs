@@ -9,17 +9,18 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-use crate::{abi, counters::TagStats};
+use crate::{abi, counters::TagStats, ffi::errno};
 
-/// Every attached tag's statistics, for `IOC_TAGS`; used from process
-/// context only. A slot is `None` once its tag was detached.
+/// Every attached tag's statistics, for `IOC_TAGS`, with the user who
+/// attached it (for the bound of [`abi::MAX_TAGS_PER_USER`]); used from
+/// process context only. A slot is `None` once its tag was detached.
 ///
 /// The control device's registration holds it and hands it to each open
 /// `/dev/rnvme`, so it lives as long as any of them.
 #[pin_data]
 pub(crate) struct TagRegistry {
     #[pin]
-    tags: Mutex<KVec<Option<Arc<TagStats>>>>,
+    tags: Mutex<KVec<Option<(u32, Arc<TagStats>)>>>,
 }
 
 impl TagRegistry {
@@ -35,7 +36,7 @@ impl TagRegistry {
         let tags = self.tags.lock();
         let count = tags.iter().flatten().count();
         let mut out = KVec::with_capacity(count.min(max), GFP_KERNEL)?;
-        for s in tags.iter().flatten().take(max) {
+        for (_, s) in tags.iter().flatten().take(max) {
             out.push(s.snapshot(), GFP_KERNEL)?;
         }
         Ok((out, count))
@@ -51,9 +52,16 @@ pub(crate) struct Listed {
 }
 
 impl Listed {
-    /// Lists `stats` in `registry`.
-    pub(crate) fn new(registry: &Arc<TagRegistry>, stats: Arc<TagStats>) -> Result<Self> {
-        store_in_free_slot(&mut registry.tags.lock(), stats.clone())?;
+    /// Lists `stats` in `registry` as a tag of user `uid`; `EDQUOT` when
+    /// the user has [`abi::MAX_TAGS_PER_USER`] tags listed already.
+    pub(crate) fn new(registry: &Arc<TagRegistry>, stats: Arc<TagStats>, uid: u32) -> Result<Self> {
+        let mut tags = registry.tags.lock();
+        let users = tags.iter().flatten().filter(|(u, _)| *u == uid).count();
+        if users >= abi::MAX_TAGS_PER_USER as usize {
+            return Err(errno::edquot());
+        }
+        store_in_free_slot(&mut tags, (uid, stats.clone()))?;
+        drop(tags);
         Ok(Self {
             registry: registry.clone(),
             stats,
@@ -66,7 +74,7 @@ impl Drop for Listed {
         let mut tags = self.registry.tags.lock();
         if let Some(slot) = tags
             .iter_mut()
-            .find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.stats)))
+            .find(|s| s.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, &self.stats)))
         {
             *slot = None;
         }
@@ -77,7 +85,7 @@ impl Drop for Listed {
 pub(crate) fn store_in_free_slot<T>(slots: &mut KVec<Option<T>>, item: T) -> Result {
     match slots.iter_mut().find(|s| s.is_none()) {
         Some(slot) => *slot = Some(item),
-        None => slots.push(Some(item), GFP_KERNEL)?,
+        None => slots.push(Some(item), GFP_KERNEL_ACCOUNT)?,
     }
     Ok(())
 }

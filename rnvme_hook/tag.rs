@@ -72,7 +72,7 @@ impl Tag {
         for lblk in 0..blocks {
             let pblk = file.bmap(lblk)?;
             if let Some(e) = extent::extend(extents.last_mut(), lblk, pblk) {
-                extents.push(e, GFP_KERNEL)?;
+                extents.push(e, GFP_KERNEL_ACCOUNT)?;
             }
         }
         let (prog_id, function) = prog.id_and_name();
@@ -91,7 +91,7 @@ impl Tag {
                 .unwrap_or_else(|_| file_label(b"(path unavailable)")),
             ..Default::default()
         });
-        let stats = Arc::new(stats, GFP_KERNEL)?;
+        let stats = Arc::new(stats, GFP_KERNEL_ACCOUNT)?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
         COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
         Ok(Self {

@@ -61,6 +61,7 @@ struct OpsTable<T>(PhantomData<T>);
 impl<T: Translate> OpsTable<T> {
     const OPS: bindings::rnvme_ops = bindings::rnvme_ops {
         translate: Some(translate_callback::<T>),
+        end_io: Some(end_io::<T>),
     };
 }
 
@@ -140,7 +141,7 @@ struct Block(Opaque<[u8; MAX_BLOCK as usize]>);
 impl Block {
     /// A zeroed buffer, allocated without passing through the stack.
     fn new_zeroed() -> Result<KBox<Self>> {
-        let mut b = KBox::<Self>::new_uninit(GFP_KERNEL)?;
+        let mut b = KBox::<Self>::new_uninit(GFP_KERNEL_ACCOUNT)?;
         // SAFETY: Zeroes the allocation, and any bytes are a valid `Block`
         // (it is an `Opaque`).
         Ok(unsafe {
@@ -196,8 +197,10 @@ pub(crate) struct Outcome {
 
 impl<T: Translate> ChainIo<T> {
     /// A chain on `source`, with its function and hop limit; `polled`
-    /// selects polled I/O.
+    /// selects polled I/O where the device has poll queues (elsewhere a
+    /// polled bio would fail: the chain falls back to interrupts).
     pub(crate) fn new(source: Arc<T>, polled: bool) -> Result<Arc<Self>> {
+        let polled = polled && source.file().can_poll();
         // INVARIANT: `in_flight` is clear: nothing is submitted yet.
         let io = Arc::new(
             Self {
@@ -211,7 +214,7 @@ impl<T: Translate> ChainIo<T> {
                 block: Block::new_zeroed()?,
                 source,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // SAFETY: Nothing is in flight; the chain lives inside `io`. The
         // source holds the program reference for as long as `io` lives.
@@ -329,13 +332,20 @@ impl<T: Translate> ChainIo<T> {
         let owner = Arc::into_raw(self.clone());
         // SAFETY: `bio` is ours until `submit_bio`; the buffer range is
         // inside `block`, physically contiguous (kmalloc) and lives until the
-        // completion drops the reference `owner` stands for.
+        // completion drops the reference `owner` stands for. The kernel's
+        // `rnvme_bio_end_io` hands the completion to `end_io::<T>` (the
+        // registered ops) and marks the bio as a chain's own for the hook.
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
             (*bio).bi_private = owner.cast_mut().cast();
-            (*bio).bi_end_io = Some(end_io::<T>);
+            (*bio).bi_end_io = Some(bindings::rnvme_bio_end_io);
             let buf: *mut u8 = self.block.0.get().cast();
             bindings::bio_add_virt_nofail(bio, buf.add(buf_offset as usize).cast(), len);
+            // A bio the block layer would split must not reach the hook in
+            // pieces: read it untagged; `run_if_needed` runs the function.
+            if tagged && !bindings::rnvme_bio_fits(bio) {
+                (*bio).bi_opf &= !(1 << bindings::req_flag_bits___REQ_RNVME);
+            }
             if self.polled {
                 // Keep the bio alive for `bio_poll` after it completes.
                 bindings::bio_get(bio);
@@ -415,7 +425,10 @@ impl<T: Translate> ChainIo<T> {
 /// # Safety
 ///
 /// The completion of a bio submitted by [`ChainIo::submit`]: `bi_private`
-/// is the reference `Arc::into_raw` made there. Runs in any context.
+/// is the reference `Arc::into_raw` made there. Runs in any context, called
+/// by the kernel's `rnvme_bio_end_io` inside an RCU read-side critical
+/// section, so unregistering the hook ([`HookRegistration`]'s drop) waits
+/// until it has returned.
 unsafe extern "C" fn end_io<T: Translate>(bio: *mut bindings::bio) {
     // SAFETY: See the function's safety section.
     let io = unsafe { Arc::from_raw((*bio).bi_private as *const ChainIo<T>) };

@@ -19,3 +19,7 @@ pub(crate) fn enodata() -> Error {
 pub(crate) fn eopnotsupp() -> Error {
     from(bindings::EOPNOTSUPP)
 }
+
+pub(crate) fn edquot() -> Error {
+    from(bindings::EDQUOT)
+}

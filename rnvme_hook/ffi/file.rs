@@ -17,8 +17,9 @@ use super::errno;
 
 const FMODE_READ: u32 = 1 << 0;
 
-/// An open regular file, readable by its opener, whose writers are denied
-/// (as for an executing binary): its block map cannot change while this lives.
+/// An open regular file, readable by its opener, who could also write it,
+/// whose writers are denied (as for an executing binary): its block map
+/// cannot change while this lives.
 ///
 /// # Invariants
 ///
@@ -44,9 +45,11 @@ impl FrozenFile {
     /// Takes file descriptor `fd` of the calling process.
     ///
     /// Errors: `EBADF` (not open, or not open for reading), `EINVAL` (not a
-    /// regular file), `EOPNOTSUPP` (not on ext4), `ENODEV` (not on an NVMe
-    /// namespace driven by the rnvme-capable driver), `ETXTBSY` (open for
-    /// writing somewhere), or the error of flushing its dirty pages.
+    /// regular file), `EOPNOTSUPP` (not on ext4, or an fs-verity or
+    /// encrypted file), `ENODEV` (not on an NVMe namespace driven by the
+    /// rnvme-capable driver), `EACCES` (the caller could not write the file,
+    /// and does not own it), the LSM's refusal, `ETXTBSY` (open for writing
+    /// somewhere), or the error of flushing its dirty pages.
     pub(crate) fn get(fd: i32) -> Result<Self> {
         let fd = c_uint::try_from(fd).map_err(|_| EBADF)?;
         // SAFETY: `fget` accepts any number and returns NULL or a file with
@@ -77,6 +80,9 @@ impl FrozenFile {
             if bdev.is_null() || !unsafe { bindings::nvme_rnvme_bdev_supported(bdev) } {
                 return Err(ENODEV);
             }
+            // SAFETY: `ptr` is a referenced file; the check reads its inode
+            // and the caller's credentials.
+            to_result(unsafe { bindings::rnvme_may_attach(ptr.as_ptr()) })?;
             // SAFETY: `ptr` is a referenced file.
             to_result(unsafe { bindings::deny_write_access(ptr.as_ptr()) })
         };
@@ -92,6 +98,19 @@ impl FrozenFile {
         // SAFETY: `ptr` is a referenced file.
         to_result(unsafe { bindings::file_write_and_wait_range(ptr.as_ptr(), 0, i64::MAX) })?;
         Ok(file)
+    }
+
+    /// `EOPNOTSUPP` once the file's raw blocks are no longer its contents
+    /// (fs-verity was enabled on it since it was tagged).
+    pub(crate) fn raw_reads_ok(&self) -> Result {
+        // SAFETY: By the type invariant the file is referenced.
+        to_result(unsafe { bindings::rnvme_raw_reads_ok(self.ptr.as_ptr()) })
+    }
+
+    /// Whether the file's device has poll queues for polled reads.
+    pub(crate) fn can_poll(&self) -> bool {
+        // SAFETY: The block device is alive (see `bdev`).
+        unsafe { bindings::rnvme_bdev_can_poll(self.bdev()) }
     }
 
     fn inode(&self) -> *mut bindings::inode {
@@ -137,7 +156,7 @@ impl FrozenFile {
 
     /// Calls `f` with the file's path, as `/proc/PID/fd` shows it.
     pub(crate) fn with_path<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let mut buf = KVec::from_elem(0u8, bindings::PATH_MAX as usize, GFP_KERNEL)?;
+        let mut buf = KVec::from_elem(0u8, bindings::PATH_MAX as usize, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: The file is referenced; `file_path` writes at most
         // `PATH_MAX` bytes into `buf` and returns a pointer into it, or an
         // error pointer.

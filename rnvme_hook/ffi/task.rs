@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The calling task: its process id and its rights.
+//! The calling task: its process id, its user and its rights.
 //!
 //! C headers: [`include/linux/pid.h`](srctree/include/linux/pid.h),
 //! [`include/linux/capability.h`](srctree/include/linux/capability.h).
@@ -19,6 +19,12 @@ pub(crate) fn current_tgid() -> u32 {
         )
     };
     tgid as u32
+}
+
+/// The caller's real uid (in the initial user namespace).
+pub(crate) fn current_uid() -> u32 {
+    // SAFETY: Reads the current task's credentials.
+    unsafe { bindings::rnvme_current_uid() }
 }
 
 /// Whether the caller may see every tag (`perfmon_capable()`).

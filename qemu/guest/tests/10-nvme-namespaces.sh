@@ -10,7 +10,7 @@ echo "rnvme512 -> $(readlink /dev/rnvme512): $(lbs rnvme512) B LBA"
 echo "rnvme4k -> $(readlink /dev/rnvme4k): $(lbs rnvme4k) B LBA"
 [ "$(lbs rnvme512)" = 512 ] || fail "rnvme512 logical block size $(lbs rnvme512)"
 [ "$(lbs rnvme4k)" = 4096 ] || fail "rnvme4k logical block size $(lbs rnvme4k)"
-dmesg | grep -E 'nvme nvme[01]: [0-9]+/[0-9]+/[1-9][0-9]* default/read/poll queues' ||
+dmesg | grep -E 'nvme nvme[0-9]+: [0-9]+/[0-9]+/[1-9][0-9]* default/read/poll queues' ||
 	fail "no poll queue"
 # The third namespace holds ext4 in a partition 1 MiB (2048 sectors) in.
 part=$(basename $(readlink /dev/rnvmepart))

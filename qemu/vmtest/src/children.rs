@@ -114,3 +114,21 @@ pub fn unprivileged() -> ExitCode {
         }
     }
 }
+
+/// The `rcu-watch` helper the guest's runner keeps in the background: it
+/// waits for an RCU grace period every second (membarrier's global command
+/// does), so that a CPU held in interrupt context shows up as an RCU stall
+/// report, which fails the run. An idle guest requests no grace period, and
+/// the stall detector watches only grace periods in progress.
+pub fn rcu_watch() -> ExitCode {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    loop {
+        // SAFETY: membarrier takes no pointers.
+        let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+        if r < 0 {
+            eprintln!("rcu-watch: membarrier: {}", std::io::Error::last_os_error());
+            return ExitCode::FAILURE;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}

@@ -14,7 +14,11 @@ use std::{
 use anyhow::{ensure, Context, Result};
 use rnvme::{abi, format::chain::ChainResult, Control, StorageFunction, DEFAULT_DEVICE};
 
-use crate::{files, fixtures::jump_scratch};
+use crate::{
+    bpf_syscall::{bpf, BPF_PROG_LOAD, BPF_PROG_TEST_RUN},
+    files,
+    fixtures::jump_scratch,
+};
 
 /// xorshift64: reproducible from the seed printed with each run.
 struct Rng(u64);
@@ -242,32 +246,6 @@ pub fn fuzz_ioctl() -> Result<()> {
     drop(tag);
     fs::remove_file(&path)?;
     Ok(())
-}
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-
-/// `bpf(cmd, attr)` with a zeroed 128-byte attribute block, `set` filling
-/// it; returns the result or the errno.
-fn bpf(cmd: libc::c_long, set: impl FnOnce(&mut [u64; 16])) -> Result<i64, i32> {
-    let mut attr = [0u64; 16];
-    set(&mut attr);
-    // SAFETY: `attr` is a valid 128-byte `union bpf_attr`; every pointer
-    // `set` put in it refers to memory the caller keeps alive and sized as
-    // the attribute says.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
-        )
-    };
-    if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    } else {
-        Ok(r)
-    }
 }
 
 /// Random and mutated storage functions: each must be refused by the

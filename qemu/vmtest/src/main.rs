@@ -12,6 +12,7 @@
 //! import only the helper modules and the `rnvme` library, never each other.
 
 // Helpers, shared by the groups.
+mod bpf_syscall;
 mod children;
 mod expect;
 mod files;
@@ -23,6 +24,9 @@ mod devices;
 mod functions;
 mod fuzz;
 mod metrics;
+mod privilege;
+mod resilience;
+mod safety;
 mod stress;
 mod tags;
 
@@ -59,6 +63,15 @@ const TESTS: &[(&str, Test)] = &[
     ("slow-device", devices::slow_device),
     ("stress", stress::stress),
     ("metrics", metrics::metrics_scrape),
+    ("bounded-functions", safety::bounded_functions),
+    ("no-pointer-leaks", safety::no_pointer_leaks),
+    ("unprivileged-attach", privilege::unprivileged_attach),
+    ("verity-and-encryption", privilege::verity_and_encryption),
+    ("attach-efault", privilege::attach_efault),
+    ("reset-under-chains", resilience::reset_under_chains),
+    ("no-poll-queues", resilience::no_poll_queues),
+    ("disk-statistics", resilience::disk_statistics),
+    ("io-max", resilience::io_max),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 
@@ -90,7 +103,9 @@ fn main() -> ExitCode {
         // Helper processes that tests and guest scripts start.
         Some("try-tag") => children::try_foreign_tag(&args[2..]),
         Some("chain-loop") => children::chain_loop(&args[2..]),
+        Some("rcu-watch") => children::rcu_watch(),
         Some("unprivileged") => children::unprivileged(),
+        Some("attach-as-user") => privilege::attach_as_user(&args[2..]),
         _ => {
             eprintln!("usage: rnvme-vmtest list | run NAME");
             ExitCode::from(2)

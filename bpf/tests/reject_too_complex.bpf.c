@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Fixture (must be refused): the loop of slowest_div.bpf.c run twice as
+ * long; the verifier's walk passes the kernel's bound.
+ */
+#define ROUNDS 46000
+#define BODY(acc, x, i)							\
+	do {								\
+		acc = acc / x + i;					\
+		x = (x * 7 + acc % x) | 1;				\
+		acc = acc / x + (acc % x);				\
+	} while (0)
+#include "slow.h"
+
+SLOW_FUNCTION(too_complex)
