@@ -4,12 +4,7 @@
  * long; the verifier's walk passes the kernel's bound.
  */
 #define ROUNDS 46000
-#define BODY(acc, x, i)							\
-	do {								\
-		acc = acc / x + i;					\
-		x = (x * 7 + acc % x) | 1;				\
-		acc = acc / x + (acc % x);				\
-	} while (0)
+#define BODY DIV_BODY
 #include "slow.h"
 
 SLOW_FUNCTION(too_complex)
