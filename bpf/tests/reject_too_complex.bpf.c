@@ -3,7 +3,7 @@
  * Fixture (must be refused): the loop of slowest_div.bpf.c run twice as
  * long; the verifier's walk passes the kernel's bound.
  */
-#define ROUNDS 46000
+#define ROUNDS 28000
 #define BODY DIV_BODY
 #include "slow.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Fixture: the slowest loadable loop of helper calls (see slow.h). */
-#define ROUNDS 34000
+#define ROUNDS 20000
 #define BODY(acc, x, i)							\
 	do {								\
 		acc += (bpf_ktime_get_ns() ^ bpf_get_prandom_u32()) + x;	\
