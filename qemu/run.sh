@@ -46,6 +46,15 @@ SLOW_IOPS=25
 # idle tickless guest such a stall goes unreported.
 CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
 
+# The stall and lockup detectors report a CPU held for 21 and 20 s. The
+# debug kernel (KASAN, lockdep) runs several times slower under TCG, and
+# stop_machine() alone can take 20 s there: give it three times as long, so
+# that only a real stall is reported (its hung-task timeout is in
+# kernel-patches/config/debug.config).
+if [[ ${FLAVOUR:-release} == debug ]]; then
+	CMDLINE+=" rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
+fi
+
 base_args() {
 	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none
 	echo -kernel "$KERNEL" -initrd "$INITRAMFS"
