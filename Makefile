@@ -88,7 +88,7 @@ test: deps test-host kernel test-vm
 
 test-debug: deps
 	$(MAKE) DEBUG=1 kernel
-	RNVME_VM_TIMEOUT=2400 $(MAKE) DEBUG=1 test-vm
+	RNVME_VM_TIMEOUT=3000 $(MAKE) DEBUG=1 test-vm
 
 # The release suite first (fast to fail), then the same on the debug kernel.
 test-all: test
