@@ -28,7 +28,7 @@ static __always_inline int read_value(struct rnvme_md *ctx, struct bpt_query *q)
 	__u32 off = q->rec_off;
 	int i;
 
-	if (off > RNVME_MAX_BLOCK_SIZE - sizeof(*v))
+	if (off > BPT_MAX_NODE - sizeof(*v))
 		return RNVME_ABORT;
 	v = RNVME_DATA(ctx) + off;
 	if ((void *)(v + 1) > end)

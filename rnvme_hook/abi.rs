@@ -9,9 +9,9 @@
 //! an incompatible change bumps [`ABI_MAJOR`].
 
 /// Incompatible changes to the ioctl ABI bump this.
-pub const ABI_MAJOR: u32 = 1;
+pub const ABI_MAJOR: u32 = 2;
 /// Compatible additions (new ioctls) bump this.
-pub const ABI_MINOR: u32 = 4;
+pub const ABI_MINOR: u32 = 0;
 
 /// The ioctl "type" byte of `/dev/rnvme` (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -79,7 +79,8 @@ pub const DEFAULT_MAX_HOPS: u32 = 32;
 /// `/dev/rnvme`; the next attach fails with EDQUOT.
 pub const MAX_TAGS_PER_USER: u32 = 256;
 
-/// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`.
+/// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`,
+/// a tag set of one file (see [`AttachSet`] for several).
 ///
 /// The file must be a regular file on ext4 on an NVMe namespace, open for
 /// reading, with no writers: while it is tagged, opening it for writing,
@@ -104,6 +105,39 @@ pub struct Attach {
     pub extents: u32,
 }
 
+/// The most files in one tag set.
+pub const MAX_FILES: u32 = 64;
+
+/// Tags several files together with one storage function, as one tag (a tag
+/// set): `ioctl(fd, IOC_ATTACH_SET, &mut AttachSet)`. Each file is checked
+/// as [`Attach`] checks it, and any refusal refuses the whole set (no tag
+/// is made; `failed` names the file). A chain on the set names a file by
+/// its index in `fds`; the files may sit on different namespaces (a read
+/// on another device than the last one is issued from process context).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttachSet {
+    /// In: an fd of a loaded `BPF_PROG_TYPE_RNVME` program.
+    pub prog_fd: i32,
+    /// In: must be 0.
+    pub flags: u32,
+    /// In: reads per chain at most, 1..=256; 0 means [`DEFAULT_MAX_HOPS`].
+    pub max_hops: u32,
+    /// In: files in the set, 1..=[`MAX_FILES`].
+    pub nr_files: u32,
+    /// In: user address of `nr_files` fds (`i32` each), open for reading;
+    /// file index i of the set is `fds[i]`.
+    pub fds: u64,
+    /// Out: the tag, usable through this open `/dev/rnvme` only.
+    pub tag: u32,
+    /// Out: extents of the files' block maps, summed.
+    pub extents: u32,
+    /// Out: on a refusal of one file, its index (else `u32::MAX`).
+    pub failed: u32,
+    /// Must be 0.
+    pub reserved: [u32; 5],
+}
+
 /// Removes a tag: `ioctl(fd, IOC_DETACH, &Detach)`. Chains running on it
 /// finish first; the file's writers are allowed again once they have.
 #[repr(C)]
@@ -116,46 +150,56 @@ pub struct Detach {
 
 /// Runs a chain of dependent reads: `ioctl(fd, IOC_CHAIN_READ, &mut ChainRead)`.
 ///
-/// The first read is `len` bytes at file offset `offset`; each later read is
-/// what the storage function asked for. Offsets and lengths must be multiples
-/// of the device's logical block size, lengths at most 4096, and every read
-/// inside the file and mapped (errors: EINVAL, ENXIO past EOF, ENODATA for
-/// holes and unwritten extents). The function's ABORT gives ECANCELED, more
+/// Every read is a byte window: `len` bytes (1..=[`MAX_WINDOW`]) at any file
+/// offset of file `file` of the tag set; the first read is given here, each
+/// later one is what the storage function asked for. The module reads the
+/// covering range of logical blocks and shows the function exactly the bytes
+/// asked for. Errors: EINVAL for a length of 0 or over [`MAX_WINDOW`], a
+/// file index past the set, a negative offset, or a non-zero reserved field;
+/// ENXIO for bytes past EOF (also a window that crosses EOF); ENODATA for
+/// holes and unwritten extents. The function's ABORT gives ECANCELED, more
 /// than `max_hops` reads ELOOP, a device error EIO; a fatal signal ends the
 /// wait with EINTR. The output fields are written on success and on those
 /// chain errors.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChainRead {
-    /// In: the tag from [`Attach`].
+    /// In: the tag from [`Attach`] or [`AttachSet`].
     pub tag: u32,
     /// In: 0 or [`CHAIN_POLLED`].
     pub flags: u32,
     /// In: file offset of the first read.
     pub offset: u64,
-    /// In: bytes of the first read.
+    /// In: bytes of the first read, 1..=[`MAX_WINDOW`].
     pub len: u32,
-    /// In: bytes at `scratch` (at most 4096), copied in before and out after.
-    pub scratch_len: u32,
+    /// In: index in the tag set of the file of the first read.
+    pub file: u32,
     /// In: user address of the scratch, or 0.
     pub scratch: u64,
-    /// In: user address for the last block read, or 0.
-    pub out: u64,
+    /// In: bytes at `scratch` (at most 4096), copied in before and out after.
+    pub scratch_len: u32,
     /// In: bytes at `out`.
     pub out_len: u32,
+    /// In: user address for the bytes of the last read, or 0.
+    pub out: u64,
     /// Out: the last verdict (`RNVME_DONE` = 1 on success).
     pub verdict: u32,
     /// Out: reads done.
     pub hops: u32,
     /// Out: of those, reads the driver resubmitted from completion context.
     pub driver_hops: u32,
-    /// Out: file offset of the last read.
-    pub last_offset: u64,
     /// Out: bytes of the last read (copied to `out` if it fits).
     pub last_len: u32,
-    /// Must be 0.
-    pub reserved: u32,
+    /// Out: file offset of the last read.
+    pub last_offset: u64,
+    /// Out: index of the file of the last read.
+    pub last_file: u32,
+    /// Must be 0 (room for later fields).
+    pub reserved: [u32; 7],
 }
+
+/// The most bytes one read of a chain may ask for (`RNVME_MAX_WINDOW`).
+pub const MAX_WINDOW: u32 = 65536;
 
 /// [`ChainRead::flags`]: submit the chain's reads as polled I/O (`REQ_POLLED`,
 /// on the namespace's poll queues, `nvme.poll_queues=N`) and poll for their
@@ -219,10 +263,29 @@ pub struct Metrics {
     pub latency_sum_ns: u64,
     /// Chains that ended with an error, by [`ERRNOS`] (and other).
     pub errors: [u64; 8],
-    /// Extent maps built (one per attach). They are never invalidated: a
-    /// tagged file's block map cannot change (writers are denied).
+    /// Extent maps built (one per tagged file). They are never invalidated:
+    /// a tagged file's block map cannot change (writers are denied).
     pub extent_maps: u64,
+    /// Reads of a chain after its first that the driver did not resubmit
+    /// (the module issued them from process context), by the reason of
+    /// [`FALLBACKS`].
+    pub fallbacks: [u64; 7],
 }
+
+/// Why the driver left a read of a chain to process context, in the order of
+/// [`Metrics::fallbacks`] (the kernel's `enum rnvme_fallback`):
+/// - `length`: the window's length differs from the request's;
+/// - `extents`: the window crosses extents (read in pieces);
+/// - `lock`: the submission queue was busy or the controller not live;
+/// - `device`: the next file is on another device or partition;
+/// - `split`: the block layer would split the read (max_sectors_kb, chunk
+///   boundary, segment limits);
+/// - `qos`: a blk-cgroup limit (io.max) or rq_qos policy must see the read;
+/// - `other`: the hook could not run the function (a retried or timed-out
+///   request, for instance).
+pub const FALLBACKS: [&str; 7] = [
+    "length", "extents", "lock", "device", "split", "qos", "other",
+];
 
 /// See [`Metrics`].
 pub const IOC_METRICS: u32 = ior::<Metrics>(0x05);
@@ -317,6 +380,8 @@ pub const IOC_DETACH: u32 = iow::<Detach>(0x02);
 pub const IOC_CHAIN_READ: u32 = iowr::<ChainRead>(0x03);
 /// See [`Stats`].
 pub const IOC_STATS: u32 = ior::<Stats>(0x04);
+/// See [`AttachSet`].
+pub const IOC_ATTACH_SET: u32 = iowr::<AttachSet>(0x07);
 
 // Layout asserts: these sizes are the ABI.
 const _: () = assert!(core::mem::size_of::<Version>() == 8);
@@ -324,10 +389,11 @@ const _: () = assert!(core::mem::align_of::<Version>() == 4);
 const _: () = assert!(IOC_VERSION == 0x8008_b900);
 const _: () = assert!(core::mem::size_of::<Attach>() == 24);
 const _: () = assert!(core::mem::size_of::<Detach>() == 8);
-const _: () = assert!(core::mem::size_of::<ChainRead>() == 72);
+const _: () = assert!(core::mem::size_of::<ChainRead>() == 104);
+const _: () = assert!(core::mem::size_of::<AttachSet>() == 56);
 const _: () = assert!(core::mem::align_of::<ChainRead>() == 8);
 const _: () = assert!(core::mem::size_of::<Stats>() == 80);
 const _: () =
     assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
 const _: () = assert!(core::mem::size_of::<TagList>() == 16);
-const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1));
+const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 7));

@@ -13,20 +13,23 @@ use crate::{
     abi,
     counters::COUNTERS,
     ffi::{
-        chain_io::{ChainIo, Translate, MAX_BLOCK, RNVME_DONE},
+        chain_io::{ChainIo, RNVME_DONE, SCRATCH_SIZE},
         errno,
     },
-    tag::{Plan, Tag},
+    tag::Tag,
 };
 
 /// Runs the chain `args` asks for on `tag` and fills in the output fields of
 /// `args`, which are valid unless the error is `EINTR` or `EFAULT`.
 pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
-    if args.flags & !abi::CHAIN_POLLED != 0 || args.reserved != 0 || args.scratch_len > MAX_BLOCK {
+    if args.flags & !abi::CHAIN_POLLED != 0
+        || args.reserved != [0; 7]
+        || args.scratch_len as usize > SCRATCH_SIZE
+    {
         return Err(EINVAL);
     }
-    // Verity may have been enabled since the file was tagged.
-    tag.file().raw_reads_ok()?;
+    // Verity may have been enabled since the files were tagged.
+    tag.raw_reads_ok()?;
     let scratch_len = args.scratch_len as usize;
     let io = ChainIo::new(tag.clone(), args.flags & abi::CHAIN_POLLED != 0)?;
     if scratch_len > 0 {
@@ -37,7 +40,7 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     COUNTERS.chain_started(&tag.stats().chain);
 
     let start = Ktime::ktime_get();
-    let result = walk(&tag, &io, args.offset, args.len);
+    let result = walk(&tag, &io, args.file, args.offset, args.len);
     let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
     if result == Err(EINTR) {
         // The last read is still in flight and owns the chain's buffers.
@@ -52,6 +55,7 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
     args.verdict = o.verdict;
     args.hops = reads;
     args.driver_hops = o.driver_hops;
+    args.last_file = o.file;
     args.last_offset = o.file_offset;
     args.last_len = o.len;
     if scratch_len > 0 {
@@ -65,17 +69,17 @@ pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
         }
         UserSlice::new(args.out as usize, o.len as usize)
             .writer()
-            .write_slice(io.block(o.len)?)?;
+            .write_slice(io.data()?)?;
     }
     result
 }
 
-fn walk(tag: &Tag, io: &Arc<ChainIo<Tag>>, mut offset: u64, mut len: u32) -> Result {
-    let mut hop = 0;
+fn walk(tag: &Tag, io: &Arc<ChainIo<Tag>>, mut file: u32, mut offset: u64, mut len: u32) -> Result {
+    let (mut hop, mut keep) = (0, 0);
     loop {
-        match tag.plan(offset, len) {
-            Ok(Plan::Whole(sector)) => io.read_tagged(offset, len, hop, sector)?,
-            Ok(Plan::Pieces) => io.read_pieces(offset, len, hop, tag.pieces(offset, len))?,
+        match tag.plan(file, offset, len, hop, keep) {
+            Ok((read, true)) => io.read_tagged(&read)?,
+            Ok((read, false)) => io.read_pieces(&read, tag.pieces(&read))?,
             Err(e) => {
                 io.fail(e);
                 return Err(e);
@@ -94,8 +98,11 @@ fn walk(tag: &Tag, io: &Arc<ChainIo<Tag>>, mut offset: u64, mut len: u32) -> Res
                 Err(errno::ecanceled())
             };
         }
+        COUNTERS.fell_back(o.fallback);
+        file = o.next_file;
         offset = o.next_offset;
         len = o.next_len;
         hop = o.hop + 1;
+        keep = o.win_bytes;
     }
 }

@@ -49,24 +49,83 @@ impl Control {
         let (mut reader, mut writer) =
             UserSlice::new(arg, size_of::<abi::Attach>()).reader_writer();
         let mut args: abi::Attach = reader.read()?;
+        if args.extents != 0 {
+            return Err(EINVAL);
+        }
+        let (prog_fd, fd, flags, max_hops) = (args.prog_fd, args.file_fd, args.flags, args.max_hops);
+        self.attach_files(prog_fd, &[fd], flags, max_hops, |id, extents| {
+            args.tag = id;
+            args.extents = extents;
+            writer.write(&args)
+        })
+        .map_err(|(_, e)| e)?;
+        Ok(0)
+    }
+
+    fn attach_set(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, size_of::<abi::AttachSet>()).reader_writer();
+        let mut args: abi::AttachSet = reader.read()?;
+        if args.reserved != [0; 5] || args.nr_files == 0 || args.nr_files > abi::MAX_FILES {
+            return Err(EINVAL);
+        }
+        let n = args.nr_files as usize;
+        let mut fds = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut fd_reader = UserSlice::new(args.fds as usize, n * size_of::<i32>()).reader();
+        for _ in 0..n {
+            fds.push(fd_reader.read::<i32>()?, GFP_KERNEL)?;
+        }
+        args.failed = u32::MAX;
+        let answer = args;
+        let result = self.attach_files(args.prog_fd, &fds, args.flags, args.max_hops, |id, extents| {
+            let mut a = answer;
+            a.tag = id;
+            a.extents = extents;
+            writer.write(&a)
+        });
+        match result {
+            Ok(()) => Ok(0),
+            Err((failed, e)) => {
+                // Name the refused file; the tag was not made.
+                if failed != u32::MAX {
+                    args.failed = failed;
+                    let _ = UserSlice::new(arg, size_of::<abi::AttachSet>())
+                        .writer()
+                        .write(&args);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Tags `fds` with `prog_fd` and stores the tag, after `answer` has
+    /// told the caller its id and extents: if the answer cannot be copied
+    /// back (EFAULT), the caller never learns the id, and the tag is
+    /// dropped. On a refusal, the index of the refused file, if one was.
+    fn attach_files(
+        &self,
+        prog_fd: i32,
+        fds: &[i32],
+        flags: u32,
+        max_hops: u32,
+        answer: impl FnOnce(u32, u32) -> Result,
+    ) -> core::result::Result<(), (u32, Error)> {
+        let whole = |e| (u32::MAX, e);
         let mut tags = self.tags.lock();
         if tags.len() >= MAX_TAGS && !tags.iter().any(Option::is_none) {
-            return Err(ENOSPC);
+            return Err(whole(ENOSPC));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tag = Arc::new(Tag::attach(&args, id)?, GFP_KERNEL_ACCOUNT)?;
-        args.extents = tag.extent_count();
+        let tag = Tag::attach(prog_fd, fds, flags, max_hops, id)?;
+        let tag = Arc::new(tag, GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
+        let extents = tag.extent_count();
         let slot = Slot {
-            _listed: Listed::new(&self.registry, tag.stats().clone(), current_uid())?,
+            _listed: Listed::new(&self.registry, tag.stats().clone(), current_uid())
+                .map_err(whole)?,
             tag,
         };
-        args.tag = id;
-        // Answer before the tag is stored: if the answer cannot be copied
-        // back (EFAULT), the caller never learns the id, and dropping `slot`
-        // undoes the attach.
-        writer.write(&args)?;
-        store_in_free_slot(&mut tags, slot)?;
-        Ok(0)
+        answer(id, extents).map_err(whole)?;
+        store_in_free_slot(&mut tags, slot).map_err(whole)
     }
 
     fn detach(&self, arg: usize) -> Result<isize> {
@@ -153,6 +212,7 @@ impl miscdev::FileOps for Control {
         match cmd {
             abi::IOC_VERSION => report(arg, &abi::Version::CURRENT),
             abi::IOC_ATTACH => self.attach(arg),
+            abi::IOC_ATTACH_SET => self.attach_set(arg),
             abi::IOC_DETACH => self.detach(arg),
             abi::IOC_CHAIN_READ => self.chain_read(arg),
             abi::IOC_STATS => report(arg, &COUNTERS.stats()),

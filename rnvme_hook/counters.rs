@@ -79,6 +79,8 @@ pub(crate) struct Counters {
     pub(crate) latency_sum_ns: AtomicU64,
     pub(crate) errors_by_errno: [AtomicU64; 8],
     pub(crate) extent_maps: AtomicU64,
+    /// Reads left to process context, by `abi::FALLBACKS`.
+    pub(crate) fallbacks: [AtomicU64; 7],
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
@@ -92,6 +94,7 @@ pub(crate) static COUNTERS: Counters = Counters {
     latency_sum_ns: AtomicU64::new(0),
     errors_by_errno: [const { AtomicU64::new(0) }; 8],
     extent_maps: AtomicU64::new(0),
+    fallbacks: [const { AtomicU64::new(0) }; 7],
 };
 
 impl Counters {
@@ -130,6 +133,13 @@ impl Counters {
             let i = abi::ERRNOS.iter().position(|&x| x == errno).unwrap_or(7);
             self.errors_by_errno[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records a read of a chain that the driver left to process context,
+    /// for reason `reason` (an `enum rnvme_fallback`).
+    pub(crate) fn fell_back(&self, reason: u32) {
+        let i = (reason as usize).min(self.fallbacks.len() - 1);
+        self.fallbacks[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters debugfs shows, by file name.
@@ -174,6 +184,7 @@ impl Counters {
             latency_sum_ns: get(&self.latency_sum_ns),
             errors: self.errors_by_errno.each_ref().map(get),
             extent_maps: get(&self.extent_maps),
+            fallbacks: self.fallbacks.each_ref().map(get),
         }
     }
 }

@@ -44,7 +44,8 @@ use crate::{
     control::Control,
     counters::COUNTERS,
     ffi::{
-        chain_io::{wait_idle, HookRegistration},
+        chain_io::wait_idle,
+        hook::HookRegistration,
         debugfs::DebugfsCounters,
         miscdev,
     },

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! fd-tagging: a file, frozen against block-map changes, bound to a storage
-//! function, with its extent map.
+//! fd-tagging: a tag set of files, frozen against block-map changes, bound
+//! to a storage function, with their extent maps.
 //!
 //! A tag is what its chains read: it implements [`Translate`] for the
-//! driver's hook.
+//! driver's hook. Every read is a window: any bytes of one file of the set.
 
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
@@ -15,7 +15,10 @@ use crate::{
     extent::{self, Extent, Lookup, Piece},
     ffi::{
         bpf::Prog,
-        chain_io::{Translate, MAX_BLOCK, MAX_HOPS},
+        chain_io::{
+            Read, Route, Translate, Window, FALLBACK_DEVICE, FALLBACK_EXTENTS, MAX_FILES,
+            MAX_HOPS, MAX_LBA, MAX_READ, MAX_WINDOW,
+        },
         errno,
         file::{FileLayout, FrozenFile},
         task::current_tgid,
@@ -26,41 +29,27 @@ use crate::{
 /// is built block by block with `bmap()`): 4 GiB of 4 KiB blocks.
 const MAX_BLOCKS: u64 = 1 << 20;
 
-/// A tagged file.
+/// One file of a tag set, with its extent map.
 ///
 /// # Invariants
 ///
 /// `extents` is the block map of `file` at attach time; it stays exact
 /// because `file` denies writers for as long as the tag lives.
-pub(crate) struct Tag {
-    pub(crate) id: u32,
+struct TaggedFile {
     file: FrozenFile,
-    prog: Prog,
     layout: FileLayout,
     extents: KVec<Extent>,
-    max_hops: u32,
-    stats: Arc<TagStats>,
 }
 
-impl Tag {
-    /// Tags file `args.file_fd` with program `args.prog_fd` (see
-    /// [`abi::Attach`] for the rules and errors).
-    pub(crate) fn attach(args: &abi::Attach, id: u32) -> Result<Self> {
-        if args.flags != 0 || args.extents != 0 || args.max_hops > MAX_HOPS {
-            return Err(EINVAL);
-        }
-        let max_hops = match args.max_hops {
-            0 => abi::DEFAULT_MAX_HOPS,
-            n => n,
-        };
-        let prog = Prog::get(args.prog_fd)?;
-        let file = FrozenFile::get(args.file_fd)?;
+impl TaggedFile {
+    fn get(fd: i32) -> Result<Self> {
+        let file = FrozenFile::get(fd)?;
         let layout = file.layout();
         if layout.blkbits < 9
             || layout.blkbits > 16
             || !layout.lba_size.is_power_of_two()
             || layout.lba_size < 512
-            || layout.lba_size > MAX_BLOCK
+            || layout.lba_size > MAX_LBA
         {
             return Err(errno::eopnotsupp());
         }
@@ -75,32 +64,140 @@ impl Tag {
                 extents.push(e, GFP_KERNEL_ACCOUNT)?;
             }
         }
+        COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
+        // INVARIANT: The map was built after `FrozenFile::get` denied writers.
+        Ok(Self {
+            file,
+            layout,
+            extents,
+        })
+    }
+
+    /// The window of a read of `len` bytes at `offset`, and whether it is
+    /// contiguous on disk (else it is read in pieces): EINVAL when empty,
+    /// longer than [`MAX_WINDOW`] or at a negative offset, ENXIO when a
+    /// byte is past EOF, ENODATA over a hole.
+    ///
+    /// The window is the covering logical blocks, or, when `keep` (the
+    /// bytes of the chain's read before) is more and the longer window is
+    /// still contiguous file blocks on disk, `keep` bytes from the same
+    /// start: the driver resubmits a read only at its request's length, so
+    /// a chain of windows of one size at varying offsets keeps its reads in
+    /// the driver. The extra bytes are the file's own blocks (inside its
+    /// last file-system block at most), never shown to the function.
+    fn window(&self, offset: u64, len: u32, keep: u32) -> Result<(Window, bool)> {
+        if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
+            return Err(EINVAL);
+        }
+        if offset
+            .checked_add(u64::from(len))
+            .map_or(true, |end| end > self.layout.size)
+        {
+            return Err(ENXIO);
+        }
+        // A power of two (checked at attach). The covering blocks end at
+        // most at the end of the file's last file-system block, which is
+        // the file's (a logical block is never larger than it).
+        // No overflow: offset <= i64::MAX and len <= MAX_WINDOW.
+        let mask = u64::from(self.layout.lba_size) - 1;
+        let start = offset & !mask;
+        let end = offset.wrapping_add(u64::from(len)).wrapping_add(mask) & !mask;
+        let mut win = Window {
+            sector: 0,
+            bytes: end.wrapping_sub(start) as u32,
+            data_off: (offset & mask) as u32,
+        };
+        let blocks_end = self.layout.size.next_multiple_of(1 << self.layout.blkbits);
+        if keep > win.bytes
+            && keep as usize <= MAX_READ
+            && u64::from(keep) & mask == 0
+            && start + u64::from(keep) <= blocks_end
+        {
+            let longer = extent::lookup(&self.extents, self.layout.blkbits, start, keep.into());
+            if let Lookup::Sector(s) = longer {
+                win.sector = s;
+                win.bytes = keep;
+                return Ok((win, true));
+            }
+        }
+        match extent::lookup(&self.extents, self.layout.blkbits, start, end.wrapping_sub(start)) {
+            Lookup::Sector(s) => {
+                win.sector = s;
+                Ok((win, true))
+            }
+            Lookup::Split => Ok((win, false)),
+            Lookup::Hole => Err(errno::enodata()),
+        }
+    }
+}
+
+/// A tag set: files frozen against block-map changes, bound to a storage
+/// function.
+pub(crate) struct Tag {
+    pub(crate) id: u32,
+    files: KVec<TaggedFile>,
+    prog: Prog,
+    max_hops: u32,
+    extents: u32,
+    stats: Arc<TagStats>,
+}
+
+impl Tag {
+    /// Tags the files `fds` with program `prog_fd` (see [`abi::AttachSet`]
+    /// for the rules and errors); on a refusal, the index of the refused
+    /// file (`u32::MAX` when the refusal is not one file's).
+    pub(crate) fn attach(
+        prog_fd: i32,
+        fds: &[i32],
+        flags: u32,
+        max_hops: u32,
+        id: u32,
+    ) -> core::result::Result<Self, (u32, Error)> {
+        let whole = |e| (u32::MAX, e);
+        if flags != 0 || max_hops > MAX_HOPS || fds.is_empty() || fds.len() > MAX_FILES as usize
+        {
+            return Err(whole(EINVAL));
+        }
+        let max_hops = match max_hops {
+            0 => abi::DEFAULT_MAX_HOPS,
+            n => n,
+        };
+        let prog = Prog::get(prog_fd).map_err(whole)?;
+        let mut files =
+            KVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
+        for (i, &fd) in fds.iter().enumerate() {
+            let f = TaggedFile::get(fd).map_err(|e| (i as u32, e))?;
+            files
+                .push(f, GFP_KERNEL_ACCOUNT)
+                .map_err(|e| whole(e.into()))?;
+        }
+        let first = &files[0];
         let (prog_id, function) = prog.id_and_name();
+        let extents = files.iter().map(|f| f.extents.len() as u32).sum();
         let stats = TagStats::new(abi::TagInfo {
             prog_id,
             pid: current_tgid(),
-            extents: extents.len() as u32,
+            extents,
             max_hops,
-            ino: file.ino(),
-            size: layout.size,
+            ino: first.file.ino(),
+            size: first.layout.size,
             function,
             // A label only: a path that cannot be had (too long, no
             // memory) must not fail the attach.
-            file: file
+            file: first
+                .file
                 .with_path(file_label)
                 .unwrap_or_else(|_| file_label(b"(path unavailable)")),
             ..Default::default()
         });
-        let stats = Arc::new(stats, GFP_KERNEL_ACCOUNT)?;
+        let stats = Arc::new(stats, GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
-        COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             id,
-            file,
+            files,
             prog,
-            layout,
-            extents,
             max_hops,
+            extents,
             stats,
         })
     }
@@ -110,59 +207,58 @@ impl Tag {
         &self.stats
     }
 
-    /// Extents in the file's block map.
+    /// Extents in the files' block maps.
     pub(crate) fn extent_count(&self) -> u32 {
-        self.extents.len() as u32
+        self.extents
     }
 
-    /// Checks a read of `len` bytes at `offset` against the file: EINVAL
-    /// when unaligned, empty, too long or negative; ENXIO past the end.
-    fn check(&self, offset: u64, len: u32) -> Result {
-        // A power of two (checked at attach).
-        let lba_mask = u64::from(self.layout.lba_size) - 1;
-        if len == 0 || len > MAX_BLOCK || offset > i64::MAX as u64 {
-            return Err(EINVAL);
-        }
-        if offset & lba_mask != 0 || u64::from(len) & lba_mask != 0 {
-            return Err(EINVAL);
-        }
-        if offset
-            .checked_add(u64::from(len))
-            .map_or(true, |end| end > self.layout.size)
-        {
-            return Err(ENXIO);
-        }
-        Ok(())
+    /// Checks, as for a new chain, that every file's raw blocks are still
+    /// its contents (fs-verity may have been enabled since it was tagged).
+    pub(crate) fn raw_reads_ok(&self) -> Result {
+        self.files.iter().try_for_each(|f| f.file.raw_reads_ok())
     }
 
-    /// How to read `len` bytes at `offset` from process context.
-    pub(crate) fn plan(&self, offset: u64, len: u32) -> Result<Plan> {
-        self.check(offset, len)?;
-        match self.lookup(offset, len)? {
-            Lookup::Sector(s) => Ok(Plan::Whole(s)),
-            Lookup::Split => Ok(Plan::Pieces),
-            Lookup::Hole => Err(errno::enodata()),
-        }
-    }
-
-    /// The pieces of a read [`Tag::plan`] called [`Plan::Pieces`].
-    pub(crate) fn pieces(&self, offset: u64, len: u32) -> impl Iterator<Item = Piece> + '_ {
-        extent::pieces(&self.extents, self.layout.blkbits, offset, u64::from(len))
-    }
-
-    fn lookup(&self, offset: u64, len: u32) -> Result<Lookup> {
-        Ok(extent::lookup(
-            &self.extents,
-            self.layout.blkbits,
-            offset,
-            u64::from(len),
+    /// How to read `len` bytes at `offset` of file `file` (read number
+    /// `hop`, after a read of `keep` bytes) from process context, and
+    /// whether in one piece.
+    pub(crate) fn plan(
+        &self,
+        file: u32,
+        offset: u64,
+        len: u32,
+        hop: u32,
+        keep: u32,
+    ) -> Result<(Read, bool)> {
+        let f = self.files.get(file as usize).ok_or(EINVAL)?;
+        let (win, whole) = f.window(offset, len, keep)?;
+        Ok((
+            Read {
+                file,
+                offset,
+                len,
+                hop,
+                win,
+            },
+            whole,
         ))
+    }
+
+    /// The pieces of a read [`Tag::plan`] did not find whole, each at its
+    /// offset from the start of the read's window.
+    pub(crate) fn pieces<'a>(&'a self, read: &'a Read) -> impl Iterator<Item = Piece> + 'a {
+        let (f, start) = match self.files.get(read.file as usize) {
+            Some(f) => (Some(f), read.offset - u64::from(read.win.data_off)),
+            None => (None, 0),
+        };
+        f.into_iter().flat_map(move |f| {
+            extent::pieces(&f.extents, f.layout.blkbits, start, u64::from(read.win.bytes))
+        })
     }
 }
 
 impl Translate for Tag {
-    fn file(&self) -> &FrozenFile {
-        &self.file
+    fn file(&self, index: u32) -> Option<&FrozenFile> {
+        self.files.get(index as usize).map(|f| &f.file)
     }
 
     fn prog(&self) -> &Prog {
@@ -173,24 +269,22 @@ impl Translate for Tag {
         self.max_hops
     }
 
-    /// The read's first sector, `EAGAIN` when it must be read in pieces
-    /// (process context), or the error that ends the chain.
-    fn translate(&self, offset: u64, len: u32) -> Result<u64> {
-        let found = self
-            .check(offset, len)
-            .and_then(|()| self.lookup(offset, len));
-        match found {
-            Ok(Lookup::Sector(s)) => {
-                COUNTERS.cache_hits.fetch_add(1, Ordering::Relaxed);
-                Ok(s)
-            }
-            Ok(Lookup::Split) => {
-                COUNTERS.cache_misses.fetch_add(1, Ordering::Relaxed);
-                Err(EAGAIN)
-            }
-            Ok(Lookup::Hole) => Err(errno::enodata()),
-            Err(e) => Err(e),
+    fn translate(&self, from: u32, file: u32, offset: u64, len: u32, keep: u32) -> Result<Route> {
+        let f = self.files.get(file as usize).ok_or(EINVAL)?;
+        let (win, whole) = f.window(offset, len, keep)?;
+        let same = self
+            .files
+            .get(from as usize)
+            .is_some_and(|g| g.file.same_device(&f.file));
+        if !same {
+            return Ok(Route::Process(FALLBACK_DEVICE));
         }
+        if !whole {
+            COUNTERS.cache_misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(Route::Process(FALLBACK_EXTENTS));
+        }
+        COUNTERS.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Ok(Route::Driver(win))
     }
 }
 
@@ -198,14 +292,6 @@ impl Drop for Tag {
     fn drop(&mut self) {
         COUNTERS.tags.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// A read planned in process context.
-pub(crate) enum Plan {
-    /// One read from this sector; the hook sees it.
-    Whole(u64),
-    /// Several reads ([`Tag::pieces`]); the function runs in process context.
-    Pieces,
 }
 
 /// [`abi::TagInfo::file`] for `path`: the path, NUL-padded, or "..." and its

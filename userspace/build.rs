@@ -102,9 +102,12 @@ fn main() {
     );
 }
 
-/// The contents of the UAPI header as the patch series creates it.
+/// The contents of the UAPI header as the patch series leaves it. A patch
+/// that touches the header creates or rewrites it whole (one hunk of `-`
+/// and `+` lines, no context), so the last such patch holds all of it.
 fn extract_uapi(patches: &Path) -> String {
     let series = fs::read_to_string(patches.join("series")).unwrap();
+    let mut found = None;
     for name in series
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -117,18 +120,17 @@ fn extract_uapi(patches: &Path) -> String {
         let body = &patch[start + marker.len()..];
         let mut header = String::new();
         for line in body.lines().skip_while(|l| l.starts_with("@@")) {
-            if line.starts_with("diff --git") || line == "-- " {
+            if line.starts_with("diff --git") || line.starts_with("--- a/") || line == "-- " {
                 break;
             }
-            match line.strip_prefix('+') {
-                Some(l) => {
-                    header.push_str(l);
-                    header.push('\n');
-                }
-                None => panic!("{UAPI_PATH} must be a new file in one patch"),
+            if let Some(l) = line.strip_prefix('+') {
+                header.push_str(l);
+                header.push('\n');
+            } else if !line.starts_with('-') {
+                panic!("{name}: {UAPI_PATH} must be created or rewritten whole");
             }
         }
-        return header;
+        found = Some(header);
     }
-    panic!("no patch in kernel-patches/series creates {UAPI_PATH}");
+    found.unwrap_or_else(|| panic!("no patch in kernel-patches/series creates {UAPI_PATH}"))
 }

@@ -5,16 +5,23 @@
 //!
 //! Workloads: B+-tree lookups of uniformly random keys (BPF-KV style: depth
 //! d on disk plus the final value read) and chain walks, at each depth and
-//! block size asked for. Each lookup is done four ways — pread per hop,
-//! io_uring per hop, the storage function, the storage function with polled
-//! reads — and every answer is checked against the in-memory file. All ways
-//! use O_DIRECT (or the kernel's own bios), so the page cache plays no part
-//! and the data set's size against guest memory is irrelevant. The device
-//! floor is one read through a polled io_uring (IOPOLL, NVMe poll queue).
+//! block size asked for; and chains of windows (`windows`: 4101-byte
+//! records at unaligned offsets, 16 KiB pages aligned and not) at each
+//! depth, with the cost per hop against a one-read chain of the same size
+//! and the reads the driver resubmitted. Each lookup is done four ways —
+//! pread per hop, io_uring per hop, the storage function, the storage
+//! function with polled reads — and every answer is checked against the
+//! in-memory file. All ways use O_DIRECT (or the kernel's own bios), so the
+//! page cache plays no part and the data set's size against guest memory is
+//! irrelevant. The device floor is one read through a polled io_uring
+//! (IOPOLL, NVMe poll queue).
 
+mod hop_cost;
 mod measure;
 mod paths;
+mod readers;
 mod report;
+mod windows;
 
 use std::{
     path::PathBuf,
@@ -40,13 +47,14 @@ struct Args {
     /// Directory for the data files (ext4 on NVMe).
     #[arg(long, default_value = "/mnt/nvme")]
     dir: PathBuf,
-    /// Workloads to run.
-    #[arg(long, value_delimiter = ',', default_value = "bptree,chain")]
+    /// Workloads to run: bptree, chain, and windows (= records, pages16k,
+    /// pages16k_unaligned; each may also be named alone).
+    #[arg(long, value_delimiter = ',', default_value = "bptree,chain,windows")]
     workloads: Vec<String>,
     /// Depths: B+-tree levels or chain blocks.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
     depths: Vec<u32>,
-    /// Block (node) sizes.
+    /// Block (node) sizes of bptree and chain (the windows have their own).
     #[arg(long, value_delimiter = ',', default_value = "4096,512")]
     block_sizes: Vec<u32>,
     /// Thread counts for the throughput runs (at the depth of --deep).
@@ -106,16 +114,24 @@ fn main() -> Result<()> {
         floors: Vec::new(),
         rows: Vec::new(),
         derived: Vec::new(),
+        windows: None,
     };
-    let kinds: Vec<Kind> = args
-        .workloads
-        .iter()
-        .map(|w| match w.as_str() {
-            "bptree" => Ok(Kind::Bptree),
-            "chain" => Ok(Kind::Chain),
-            other => anyhow::bail!("unknown workload {other}"),
-        })
-        .collect::<Result<_>>()?;
+    let mut kinds: Vec<Kind> = Vec::new();
+    for w in &args.workloads {
+        let named: Vec<Kind> = if w == "windows" {
+            Kind::ALL.into_iter().filter(|k| k.windowed()).collect()
+        } else {
+            let kind = Kind::ALL.into_iter().find(|k| k.label() == w);
+            vec![kind.with_context(|| format!("unknown workload {w}"))?]
+        };
+        for k in named {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    let (window_kinds, kinds): (Vec<Kind>, Vec<Kind>) =
+        kinds.into_iter().partition(|k| k.windowed());
     let lookups = args
         .lookups
         .max(args.threads.iter().copied().max().unwrap_or(1));
@@ -174,6 +190,17 @@ fn main() -> Result<()> {
                 std::fs::remove_file(&w.path)?;
             }
         }
+    }
+    if !window_kinds.is_empty() {
+        let plan = windows::Plan {
+            dir: &args.dir,
+            depths: &args.depths,
+            lookups: args.lookups,
+            warmup: args.warmup,
+            reps: args.reps,
+            floor_reads: args.floor_reads,
+        };
+        windows::run(&control, &window_kinds, &plan, &mut report)?;
     }
     report.derive();
     report.validate()?;

@@ -12,7 +12,10 @@ use anyhow::{bail, Result};
 use rnvme::Control;
 use serde::{Deserialize, Serialize};
 
-use crate::paths::{PreadReader, Reader, UringReader, Way, Workload};
+use crate::{
+    paths::{Way, Workload},
+    readers::{PreadReader, Reader, UringReader},
+};
 
 /// Guest CPU time in clock ticks (USER_HZ) from the `cpu` line of
 /// `/proc/stat`: user (+nice), system, irq + softirq.
@@ -134,8 +137,10 @@ pub fn run(
                         let range = (t * count / threads)..((t + 1) * count / threads);
                         let mut lat = Vec::with_capacity(range.len());
                         let mut reader: Option<Box<dyn Reader>> = match way {
-                            Way::Pread => Some(Box::new(PreadReader::new(&w.path)?)),
-                            Way::IoUring => Some(Box::new(UringReader::new(&w.path, false)?)),
+                            Way::Pread => Some(Box::new(PreadReader::new(&w.path, w.align)?)),
+                            Way::IoUring => {
+                                Some(Box::new(UringReader::new(&w.path, false, w.align)?))
+                            }
                             _ => None,
                         };
                         let tag = match way {
@@ -197,11 +202,12 @@ pub fn run(
     })
 }
 
-/// The device floor: single reads of one block at random block-aligned
-/// offsets of `w`'s file through a polled io_uring (IOPOLL on an NVMe poll
-/// queue).
+/// The device floor: single reads of one block at random offsets of `w`'s
+/// file that are multiples of the block size, through a polled io_uring
+/// (IOPOLL on an NVMe poll queue); a block that is not aligned is read as
+/// its covering range.
 pub fn floor(w: &Workload, reads: usize) -> Result<Latency> {
-    let mut r = UringReader::new(&w.path, true)?;
+    let mut r = UringReader::new(&w.path, true, w.align)?;
     let blocks = w.file_len / u64::from(w.block_size);
     let mut buf = vec![0u8; w.block_size as usize];
     let mut x = 0x9e37_79b9_7f4a_7c15u64;

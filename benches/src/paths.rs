@@ -3,30 +3,29 @@
 //! The ways to do one lookup, and the workloads they run on.
 //!
 //! The user-space paths run the very reference walks of the library
-//! (`format::bptree::lookup`, `format::chain::walk`) with a read backend:
-//! `pread(O_DIRECT)` or one io_uring SQE per hop (submit, wait, like XRP's
-//! baseline). The storage-function paths do the same lookup with one ioctl.
+//! (`format::bptree::lookup`, `format::chain::walk`) with a read backend
+//! (`readers`): `pread(O_DIRECT)` or one io_uring SQE per hop (submit, wait,
+//! like XRP's baseline). The storage-function paths do the same lookup with
+//! one ioctl.
 
 use std::{
-    fs::{File, OpenOptions},
-    os::{
-        fd::AsRawFd,
-        unix::fs::{FileExt, OpenOptionsExt},
-    },
+    fs::File,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
-use anyhow::{bail, ensure, Context, Result};
-use io_uring::{opcode, types, IoUring};
+use anyhow::{bail, ensure, Result};
 use rnvme::{
     format::{
         bptree::{self, Found, Shape, TreeSpec},
-        chain::{self, ChainResult, ChainSpec},
+        chain::{self, ChainFile, ChainResult, ChainSpec},
         memory_reader, write_file, Layout,
     },
-    Control, StorageFunction, Tag,
+    ChainOutcome, Control, StorageFunction, Tag, Window,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::readers::Reader;
 
 /// How a lookup is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,159 +54,6 @@ impl Way {
     }
 }
 
-/// A 4 KiB-aligned buffer for O_DIRECT.
-pub struct Aligned {
-    buf: Vec<u8>,
-    start: usize,
-}
-
-impl Aligned {
-    pub fn new() -> Self {
-        let buf = vec![0u8; 8192];
-        let start = buf.as_ptr().align_offset(4096);
-        Self { buf, start }
-    }
-
-    pub fn get(&mut self, len: usize) -> &mut [u8] {
-        &mut self.buf[self.start..self.start + len]
-    }
-}
-
-/// A user-space read backend.
-pub trait Reader {
-    /// Reads `buf.len()` bytes at `offset` (O_DIRECT).
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> bool;
-}
-
-fn open_direct(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-        .with_context(|| format!("open {} O_DIRECT", path.display()))
-}
-
-pub struct PreadReader {
-    file: File,
-    buf: Aligned,
-}
-
-impl PreadReader {
-    pub fn new(path: &Path) -> Result<Self> {
-        Ok(Self {
-            file: open_direct(path)?,
-            buf: Aligned::new(),
-        })
-    }
-}
-
-impl Reader for PreadReader {
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> bool {
-        let b = self.buf.get(buf.len());
-        if self.file.read_exact_at(b, offset).is_err() {
-            return false;
-        }
-        buf.copy_from_slice(b);
-        true
-    }
-}
-
-/// io_uring, one SQE per read; `polled` sets up an IOPOLL ring (the device
-/// floor: completions polled on an NVMe poll queue).
-pub struct UringReader {
-    ring: IoUring,
-    file: File,
-    buf: Aligned,
-    /// Why the last failed read failed.
-    pub last_error: Option<std::io::Error>,
-}
-
-impl UringReader {
-    pub fn new(path: &Path, polled: bool) -> Result<Self> {
-        let mut builder = IoUring::builder();
-        if polled {
-            builder.setup_iopoll();
-        }
-        Ok(Self {
-            ring: builder.build(8).context("io_uring setup")?,
-            file: open_direct(path)?,
-            buf: Aligned::new(),
-            last_error: None,
-        })
-    }
-}
-
-impl Reader for UringReader {
-    /// Retries a read the kernel answered with EAGAIN (an IOPOLL read that
-    /// could not be issued without blocking), a few times.
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> bool {
-        for _ in 0..8 {
-            if self.read_once(offset, buf) {
-                return true;
-            }
-            if self
-                .last_error
-                .as_ref()
-                .and_then(std::io::Error::raw_os_error)
-                != Some(libc::EAGAIN)
-            {
-                return false;
-            }
-        }
-        false
-    }
-}
-
-impl UringReader {
-    fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> bool {
-        let b = self.buf.get(buf.len());
-        let sqe = opcode::Read::new(
-            types::Fd(self.file.as_raw_fd()),
-            b.as_mut_ptr(),
-            b.len() as u32,
-        )
-        .offset(offset)
-        .build();
-        // SAFETY: `b` stays valid and unused until the completion is reaped
-        // below (we wait for it before touching the buffer again).
-        if unsafe { self.ring.submission().push(&sqe) }.is_err() {
-            return false;
-        }
-        if let Err(e) = self.ring.submit_and_wait(1) {
-            self.last_error = Some(e);
-            return false;
-        }
-        // A polled ring may return before the read completed (the kernel
-        // stops polling when it should reschedule): wait again, as liburing
-        // does.
-        let mut waits = 0;
-        let cqe = loop {
-            if let Some(cqe) = self.ring.completion().next() {
-                break cqe;
-            }
-            waits += 1;
-            if waits > 100_000 {
-                self.last_error = Some(std::io::Error::other("no completion"));
-                return false;
-            }
-            if let Err(e) = self.ring.submit_and_wait(1) {
-                self.last_error = Some(e);
-                return false;
-            }
-        };
-        if cqe.result() != buf.len() as i32 {
-            self.last_error = Some(if cqe.result() < 0 {
-                std::io::Error::from_raw_os_error(-cqe.result())
-            } else {
-                std::io::Error::other(format!("short read: {} bytes", cqe.result()))
-            });
-            return false;
-        }
-        buf.copy_from_slice(b);
-        true
-    }
-}
-
 /// The on-disk structure a workload walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,6 +63,72 @@ pub enum Kind {
     Bptree,
     /// A walk of a chain of linked blocks.
     Chain,
+    /// A chain of 4101-byte records (a 4 KiB block and its 5-byte trailer,
+    /// like a RocksDB data block) packed back to back: unaligned windows.
+    Records,
+    /// A chain of 16 KiB pages at 16 KiB-aligned offsets.
+    Pages16k,
+    /// A chain of 16 KiB pages each 5 bytes past a 16 KiB boundary.
+    Pages16kUnaligned,
+}
+
+impl Kind {
+    /// Every workload, in the order they run.
+    pub const ALL: [Kind; 5] = [
+        Kind::Bptree,
+        Kind::Chain,
+        Kind::Records,
+        Kind::Pages16k,
+        Kind::Pages16kUnaligned,
+    ];
+
+    /// The name in the JSON and on the command line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Bptree => "bptree",
+            Kind::Chain => "chain",
+            Kind::Records => "records",
+            Kind::Pages16k => "pages16k",
+            Kind::Pages16kUnaligned => "pages16k_unaligned",
+        }
+    }
+
+    /// A chain whose reads are windows of a size of their own (the
+    /// storage function is asked for a [`Window`]).
+    pub fn windowed(self) -> bool {
+        matches!(
+            self,
+            Kind::Records | Kind::Pages16k | Kind::Pages16kUnaligned
+        )
+    }
+}
+
+/// What the storage-function lookups of a workload did, summed over
+/// threads: chains, their reads, and the reads the driver resubmitted.
+#[derive(Debug, Default)]
+pub struct HopCounts {
+    chains: AtomicU64,
+    hops: AtomicU64,
+    driver_hops: AtomicU64,
+}
+
+impl HopCounts {
+    fn add(&self, o: &ChainOutcome) {
+        self.chains.fetch_add(1, Ordering::Relaxed);
+        self.hops.fetch_add(u64::from(o.hops), Ordering::Relaxed);
+        self.driver_hops
+            .fetch_add(u64::from(o.driver_hops), Ordering::Relaxed);
+    }
+
+    /// The counts so far as (chains, hops, driver hops), starting again
+    /// from zero.
+    pub fn take(&self) -> (u64, u64, u64) {
+        (
+            self.chains.swap(0, Ordering::Relaxed),
+            self.hops.swap(0, Ordering::Relaxed),
+            self.driver_hops.swap(0, Ordering::Relaxed),
+        )
+    }
 }
 
 /// What one lookup returns, to check that all ways agree.
@@ -240,6 +152,11 @@ pub struct Workload {
     pub answers: Vec<Answer>,
     /// Bytes of the file (for the floor's random reads).
     pub file_len: u64,
+    /// The user-space ways read whole blocks of this many bytes (1: the
+    /// reads are aligned as they are).
+    pub align: u64,
+    /// What the storage-function lookups did.
+    pub counts: HopCounts,
 }
 
 impl Workload {
@@ -299,6 +216,8 @@ impl Workload {
                     keys,
                     answers,
                     file_len: tree.bytes.len() as u64,
+                    align: 1,
+                    counts: HopCounts::default(),
                 })
             }
             Kind::Chain => {
@@ -308,23 +227,46 @@ impl Workload {
                     file_blocks: depth * 64,
                     seed,
                 };
-                let c = chain::build(&spec);
-                let answer = chain::walk(memory_reader(&c.bytes), c.start, block_size, 256)
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                write_file(&path, &c.bytes, Layout::Contiguous)?;
-                Ok(Self {
-                    kind,
-                    block_size,
-                    reads: depth,
-                    path,
-                    sup: None,
-                    chain_start: c.start,
-                    keys: vec![0; lookups],
-                    answers: vec![Answer::Chain(answer); lookups],
-                    file_len: c.bytes.len() as u64,
-                })
+                Self::chain(kind, path, &chain::build(&spec), depth, lookups, 1)
             }
+            _ => bail!("{kind:?} is built from a slot layout"),
         }
+    }
+
+    /// A workload walking the chain of `c` (`depth` blocks), written to
+    /// `path` and padded to whole 4 KiB blocks so that the covering reads
+    /// of the user-space ways (blocks of `align` bytes) stay in the file.
+    pub fn chain(
+        kind: Kind,
+        path: PathBuf,
+        c: &ChainFile,
+        depth: u32,
+        lookups: usize,
+        align: u64,
+    ) -> Result<Self> {
+        let answer = chain::walk(memory_reader(&c.bytes), c.start, c.block_size, 256)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        ensure!(
+            answer.count == u64::from(depth),
+            "chain of {} blocks for {depth}",
+            answer.count
+        );
+        let mut bytes = c.bytes.clone();
+        bytes.resize(bytes.len().next_multiple_of(4096), 0);
+        write_file(&path, &bytes, Layout::Contiguous)?;
+        Ok(Self {
+            kind,
+            block_size: c.block_size,
+            reads: depth,
+            path,
+            sup: None,
+            chain_start: c.start,
+            keys: vec![0; lookups],
+            answers: vec![Answer::Chain(answer); lookups],
+            file_len: bytes.len() as u64,
+            align,
+            counts: HopCounts::default(),
+        })
     }
 
     /// One lookup from user space.
@@ -334,7 +276,7 @@ impl Workload {
             Kind::Bptree => bptree::lookup(read, self.sup.as_ref().unwrap(), key)
                 .map(Answer::Tree)
                 .map_err(anyhow::Error::msg),
-            Kind::Chain => chain::walk(read, self.chain_start, self.block_size, 256)
+            _ => chain::walk(read, self.chain_start, self.block_size, 256)
                 .map(Answer::Chain)
                 .map_err(|e| anyhow::anyhow!("{e:?}")),
         }
@@ -342,27 +284,33 @@ impl Workload {
 
     /// One lookup with the storage function.
     pub fn lookup_rnvme(&self, tag: &Tag, key: u64, polled: bool) -> Result<Answer> {
-        match self.kind {
-            Kind::Bptree => Ok(Answer::Tree(
-                tag.lookup(self.sup.as_ref().unwrap(), key, polled)?.0,
-            )),
-            Kind::Chain => {
-                let mut scratch = vec![0u8; ChainResult::SIZE];
-                if polled {
-                    tag.chain_read_polled(self.chain_start, self.block_size, &mut scratch, None)?;
-                } else {
-                    tag.chain_read(self.chain_start, self.block_size, &mut scratch, None)?;
-                }
-                Ok(Answer::Chain(ChainResult::from_scratch(&scratch)))
-            }
+        if self.kind == Kind::Bptree {
+            let (found, outcome) = tag.lookup(self.sup.as_ref().unwrap(), key, polled)?;
+            self.counts.add(&outcome);
+            return Ok(Answer::Tree(found));
         }
+        let mut scratch = vec![0u8; ChainResult::SIZE];
+        let outcome = if self.kind.windowed() {
+            let first = Window {
+                file: 0,
+                offset: self.chain_start,
+                len: self.block_size,
+            };
+            tag.chain(first, &mut scratch, None, polled)?
+        } else if polled {
+            tag.chain_read_polled(self.chain_start, self.block_size, &mut scratch, None)?
+        } else {
+            tag.chain_read(self.chain_start, self.block_size, &mut scratch, None)?
+        };
+        self.counts.add(&outcome);
+        Ok(Answer::Chain(ChainResult::from_scratch(&scratch)))
     }
 
     /// The storage function for this workload.
     pub fn function(&self) -> Result<StorageFunction> {
         Ok(StorageFunction::builtin(match self.kind {
             Kind::Bptree => "bptree",
-            Kind::Chain => "chain",
+            _ => "chain",
         })?)
     }
 

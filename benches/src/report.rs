@@ -2,7 +2,8 @@
 
 //! The benchmark's output: one JSON document (schema `rnvme-bench/1`,
 //! described in `docs/benchmark.md`), a text table with ratios against
-//! `pread` from the same run, and an SVG plot.
+//! `pread` from the same run, and an SVG plot. The windows workload adds
+//! its own section (`hop_cost`), absent from reports without it.
 
 use std::{fmt::Write as _, path::Path};
 
@@ -11,6 +12,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    hop_cost::{self, Windows},
     measure::{Latency, Measured},
     paths::{Kind, Way},
 };
@@ -72,11 +74,18 @@ pub struct Report {
     pub floors: Vec<Floor>,
     pub rows: Vec<Row>,
     pub derived: Vec<Derived>,
+    /// The windows workload's hop costs and driver resubmissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Windows>,
 }
 
 impl Report {
-    /// Fills `derived` from the rows and floors.
+    /// Fills `derived` (and the windows' hop costs) from the rows and
+    /// floors.
     pub fn derive(&mut self) {
+        if let Some(w) = &mut self.windows {
+            w.hop_costs = hop_cost::hop_costs(&self.rows);
+        }
         self.derived.clear();
         let mut keys: Vec<(Kind, u32, Way)> = self
             .rows
@@ -110,11 +119,14 @@ impl Report {
             let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
             let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
             let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-            let floor = self
+            let Some(floor) = self
                 .floors
                 .iter()
                 .find(|f| f.block_size == block_size)
-                .map_or(f64::NAN, |f| f.latency_ns.mean);
+                .map(|f| f.latency_ns.mean)
+            else {
+                continue;
+            };
             self.derived.push(Derived {
                 workload,
                 block_size,
@@ -143,6 +155,9 @@ impl Report {
             );
             ensure!(r.syscalls_per_lookup == r.way.syscalls(r.reads), "{r:?}");
         }
+        if let Some(w) = &self.windows {
+            w.validate()?;
+        }
         Ok(())
     }
 
@@ -166,9 +181,14 @@ impl Report {
                 f.latency_ns.p99 as f64 / 1e3
             );
         }
+        let work = self
+            .rows
+            .iter()
+            .map(|r| r.workload.label().len())
+            .fold(7, usize::max);
         let _ = writeln!(
             t,
-            "{:<7} {:>5} {:>5} {:>3} {:<12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>8} {:>8}",
+            "{:<work$} {:>5} {:>5} {:>3} {:<12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>8} {:>8}",
             "work",
             "block",
             "reads",
@@ -200,8 +220,8 @@ impl Report {
             });
             let _ = writeln!(
                 t,
-                "{:<7} {:>5} {:>5} {:>3} {:<12} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>8.2} {:>9.1} {:>8.2} {:>8}",
-                format!("{:?}", r.workload).to_lowercase(),
+                "{:<work$} {:>5} {:>5} {:>3} {:<12} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>8.2} {:>9.1} {:>8.2} {:>8}",
+                r.workload.label(),
                 r.block_size,
                 r.reads,
                 r.threads,
@@ -226,6 +246,9 @@ impl Report {
                 d.marginal_ns_per_read / 1e3,
                 d.marginal_over_floor
             );
+        }
+        if let Some(w) = &self.windows {
+            w.table(&mut t);
         }
         t
     }

@@ -25,6 +25,8 @@
 #define BPT_LEAF	1
 #define BPT_LEAF_LOG	2
 
+/* Bytes of a node or value-log block at most. */
+#define BPT_MAX_NODE	4096
 /* Keys per node at most (a 4 KiB leaf: (4096 - 16) / 16). */
 #define BPT_MAX_KEYS	255
 #define BPT_VALUE_DATA	48

@@ -1,29 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Chain reads on the block layer: the bios of a chain, their completion,
-//! and the translation the NVMe driver's rnvme hook asks for when a function
-//! wants another read.
-//!
-//! The logic above provides what a chain reads by implementing
-//! [`Translate`]; the C callbacks here are generic over it.
+//! Chain reads on the block layer: the bios of a chain and their
+//! completion. What a chain reads, and how the driver's hook translates its
+//! next read, is [`Translate`] (in `hook.rs`).
 //!
 //! C headers: [`include/linux/rnvme.h`](srctree/include/linux/rnvme.h),
 //! [`include/linux/bio.h`](srctree/include/linux/bio.h).
 
 use core::{
-    ffi::c_void,
-    marker::PhantomData,
     ptr::addr_of_mut,
-    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
-use kernel::{bindings, error::to_result, ffi::c_int, prelude::*, sync::Arc, types::Opaque};
+use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
-use super::{bpf::Prog, file::FrozenFile};
+pub(crate) use super::{
+    chain_buf::MAX_READ,
+    hook::{Route, Translate, Window},
+};
+use super::chain_buf::{add_to_bio, bio_vecs, ChainBuf};
 use crate::extent::Piece;
 
-const SCRATCH_SIZE: usize = bindings::RNVME_SCRATCH_SIZE as usize;
-/// The largest block one read may carry.
-pub(crate) const MAX_BLOCK: u32 = bindings::RNVME_MAX_BLOCK_SIZE;
+pub(crate) const SCRATCH_SIZE: usize = bindings::RNVME_SCRATCH_SIZE as usize;
+/// The most bytes one read may ask for (a window).
+pub(crate) const MAX_WINDOW: u32 = bindings::RNVME_MAX_WINDOW;
+/// The largest logical block size of a device we read.
+pub(crate) const MAX_LBA: u32 = 4096;
+/// The most files in a tag set.
+pub(crate) const MAX_FILES: u32 = bindings::RNVME_MAX_FILES;
 /// The kernel's bound on reads per chain.
 pub(crate) const MAX_HOPS: u32 = bindings::RNVME_MAX_HOPS;
 /// The verdict of a function that is done.
@@ -31,94 +34,11 @@ pub(crate) const RNVME_DONE: u32 = bindings::rnvme_verdict_RNVME_DONE;
 /// `RNVME_CHAIN_RAN` and `RNVME_CHAIN_CONTINUE` (`BIT()` is not bound).
 const CHAIN_RAN: u32 = 1 << 0;
 const CHAIN_CONTINUE: u32 = 1 << 1;
-
-/// What a chain reads: a frozen file, with the function to run on it, and
-/// the translation of its file offsets to sectors.
-///
-/// The kernel admits one translation at a time: the module registers a
-/// [`HookRegistration`] and builds its chains ([`ChainIo`]) with one and the
-/// same implementation of this trait.
-pub(crate) trait Translate: Send + Sync + 'static {
-    /// The file the chain reads.
-    fn file(&self) -> &FrozenFile;
-
-    /// The function the chain runs.
-    fn prog(&self) -> &Prog;
-
-    /// The chain's hop limit (the kernel's [`MAX_HOPS`] bounds it too).
-    fn max_hops(&self) -> u32;
-
-    /// Translation from completion context (no sleeping, no allocation):
-    /// the first sector of a read of `len` bytes at file offset `offset`,
-    /// `EAGAIN` when it must be read in process context, or the error that
-    /// ends the chain.
-    fn translate(&self, offset: u64, len: u32) -> Result<u64>;
-}
-
-/// The operations of the kernel's rnvme hook for chains on `T`.
-struct OpsTable<T>(PhantomData<T>);
-
-impl<T: Translate> OpsTable<T> {
-    const OPS: bindings::rnvme_ops = bindings::rnvme_ops {
-        translate: Some(translate_callback::<T>),
-        end_io: Some(end_io::<T>),
-    };
-}
-
-/// Registration of the translation of `T` with the kernel's rnvme hook.
-///
-/// # Invariants
-///
-/// `ops` is registered with the hook for the whole life of `self`.
-pub(crate) struct HookRegistration<T: Translate> {
-    ops: &'static bindings::rnvme_ops,
-    _translate: PhantomData<T>,
-}
-
-impl<T: Translate> HookRegistration<T> {
-    pub(crate) fn register() -> Result<Self> {
-        let ops: &'static bindings::rnvme_ops = &OpsTable::<T>::OPS;
-        // SAFETY: `ops` is static.
-        to_result(unsafe { bindings::rnvme_register_ops(ops) })?;
-        // INVARIANT: Registered just now; `drop` unregisters the same `ops`.
-        Ok(Self {
-            ops,
-            _translate: PhantomData,
-        })
-    }
-}
-
-impl<T: Translate> Drop for HookRegistration<T> {
-    fn drop(&mut self) {
-        // SAFETY: Registered in `register` (type invariant); this waits until
-        // no hook runs `translate_callback` any more.
-        unsafe { bindings::rnvme_unregister_ops(self.ops) };
-    }
-}
-
-/// # Safety
-///
-/// Called by the hook for a chain of ours: `chain` is the first field of a
-/// live [`ChainIo<T>`] (its bio is in flight, and the bio holds a reference;
-/// the module builds its chains with the `T` it registered, see
-/// [`Translate`]).
-unsafe extern "C" fn translate_callback<T: Translate>(
-    chain: *mut bindings::rnvme_chain,
-    offset: u64,
-    len: u32,
-    sector: *mut bindings::sector_t,
-) -> c_int {
-    // SAFETY: See the function's safety section; `ChainIo` is `repr(C)`.
-    let io = unsafe { &*(chain as *const ChainIo<T>) };
-    match io.source.translate(offset, len) {
-        Ok(s) => {
-            // SAFETY: The hook passes a valid out pointer.
-            unsafe { *sector = s };
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
-}
+/// Why a read was left to process context (`enum rnvme_fallback`).
+pub(crate) const FALLBACK_EXTENTS: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_EXTENTS;
+pub(crate) const FALLBACK_DEVICE: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_DEVICE;
+const FALLBACK_SPLIT: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_SPLIT;
+const FALLBACK_OTHER: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_OTHER;
 
 /// Reads in flight, for module teardown.
 static INFLIGHT: AtomicU64 = AtomicU64::new(0);
@@ -134,24 +54,13 @@ pub(crate) fn wait_idle() {
     unsafe { bindings::synchronize_rcu() };
 }
 
-/// A 4 KiB, page-aligned buffer (kmalloc aligns power-of-two sizes).
-#[repr(C, align(4096))]
-struct Block(Opaque<[u8; MAX_BLOCK as usize]>);
-
-impl Block {
-    /// A zeroed buffer, allocated without passing through the stack.
-    fn new_zeroed() -> Result<KBox<Self>> {
-        let mut b = KBox::<Self>::new_uninit(GFP_KERNEL_ACCOUNT)?;
-        // SAFETY: Zeroes the allocation, and any bytes are a valid `Block`
-        // (it is an `Opaque`).
-        Ok(unsafe {
-            core::ptr::write_bytes(b.as_mut_ptr(), 0, 1);
-            b.assume_init()
-        })
-    }
-}
-
-const _: () = assert!(SCRATCH_SIZE == MAX_BLOCK as usize);
+const _: () = assert!(SCRATCH_SIZE == 4096);
+// The ioctl ABI repeats these kernel UAPI bounds.
+const _: () = assert!(crate::abi::MAX_WINDOW == MAX_WINDOW);
+const _: () = assert!(crate::abi::MAX_FILES == MAX_FILES);
+const _: () = assert!(
+    crate::abi::FALLBACKS.len() == bindings::rnvme_fallback_RNVME_FALLBACK_NR as usize
+);
 
 /// The state of one chain read on `T`, shared by the submitter, the driver's
 /// hook and the bio completion.
@@ -171,8 +80,9 @@ pub(crate) struct ChainIo<T: Translate> {
     polled: bool,
     /// The polled bio in flight, with a reference of ours (`bio_get`).
     polled_bio: AtomicPtr<bindings::bio>,
-    scratch: KBox<Block>,
-    block: KBox<Block>,
+    /// Why the hook did not see the read in flight (`enum rnvme_fallback`).
+    unseen: AtomicU32,
+    buf: ChainBuf,
     source: Arc<T>,
 }
 
@@ -188,11 +98,27 @@ pub(crate) struct Outcome {
     pub(crate) verdict: u32,
     pub(crate) error: i32,
     pub(crate) hop: u32,
+    pub(crate) file: u32,
     pub(crate) file_offset: u64,
     pub(crate) len: u32,
+    pub(crate) next_file: u32,
     pub(crate) next_offset: u64,
     pub(crate) next_len: u32,
     pub(crate) driver_hops: u32,
+    /// Bytes the last read read (its window).
+    pub(crate) win_bytes: u32,
+    /// With `more`: why the driver did not issue the next read.
+    pub(crate) fallback: u32,
+}
+
+/// A read of a chain: `len` bytes at `offset` of file `file`, read number
+/// `hop`, lying at `win` on the file's device.
+pub(crate) struct Read {
+    pub(crate) file: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) hop: u32,
+    pub(crate) win: Window,
 }
 
 impl<T: Translate> ChainIo<T> {
@@ -200,7 +126,6 @@ impl<T: Translate> ChainIo<T> {
     /// selects polled I/O where the device has poll queues (elsewhere a
     /// polled bio would fail: the chain falls back to interrupts).
     pub(crate) fn new(source: Arc<T>, polled: bool) -> Result<Arc<Self>> {
-        let polled = polled && source.file().can_poll();
         // INVARIANT: `in_flight` is clear: nothing is submitted yet.
         let io = Arc::new(
             Self {
@@ -210,8 +135,8 @@ impl<T: Translate> ChainIo<T> {
                 in_flight: AtomicBool::new(false),
                 polled,
                 polled_bio: AtomicPtr::new(core::ptr::null_mut()),
-                scratch: Block::new_zeroed()?,
-                block: Block::new_zeroed()?,
+                unseen: AtomicU32::new(FALLBACK_OTHER),
+                buf: ChainBuf::new()?,
                 source,
             },
             GFP_KERNEL_ACCOUNT,
@@ -221,10 +146,15 @@ impl<T: Translate> ChainIo<T> {
         unsafe {
             let c = io.chain.get();
             (*c).prog = io.source.prog().as_ptr();
-            (*c).scratch = io.scratch.0.get().cast();
+            (*c).scratch = io.buf.scratch().cast();
             (*c).max_hops = io.source.max_hops().min(MAX_HOPS);
         }
         Ok(io)
+    }
+
+    /// What the chain reads.
+    pub(super) fn source(&self) -> &T {
+        &self.source
     }
 
     /// The scratch, when nothing is in flight.
@@ -234,87 +164,106 @@ impl<T: Translate> ChainIo<T> {
         }
         // SAFETY: Nothing is in flight (type invariant) and `ChainIo` is only
         // used by the one task running the chain.
-        Ok(unsafe { &mut *self.scratch.0.get() })
+        Ok(unsafe { &mut *core::ptr::slice_from_raw_parts_mut(self.buf.scratch(), SCRATCH_SIZE) })
     }
 
-    /// The block of the last read, when nothing is in flight.
-    pub(crate) fn block(&self, len: u32) -> Result<&[u8]> {
+    /// The bytes the function asked for last, when nothing is in flight.
+    pub(crate) fn data(&self) -> Result<&[u8]> {
         if self.in_flight.load(Ordering::Acquire) {
             return Err(EBUSY);
         }
-        // SAFETY: As in `scratch_mut`; `len` is at most the buffer size.
-        let all = unsafe { &*self.block.0.get() };
-        all.get(..len as usize).ok_or(EINVAL)
+        // SAFETY: Nothing is in flight, so we own the chain and its buffer;
+        // `start_read` put `buf` at a buffer of at least `data_off + len`
+        // bytes, which lives as long as `self`.
+        unsafe {
+            let c = &*self.chain.get();
+            Ok(core::slice::from_raw_parts(
+                c.buf.cast::<u8>().add(c.data_off as usize),
+                c.len as usize,
+            ))
+        }
     }
 
-    /// Reads `len` bytes at file offset `offset` (read number `hop` of the
-    /// chain) from `sector`: one bio the driver's hook sees, and may continue.
-    pub(crate) fn read_tagged(
-        self: &Arc<Self>,
-        offset: u64,
-        len: u32,
-        hop: u32,
-        sector: u64,
-    ) -> Result {
-        self.start_read(offset, len, hop);
-        self.submit(sector, 0, len, true)?;
+    /// Issues `read` as one bio the driver's hook sees, and may continue.
+    pub(crate) fn read_tagged(self: &Arc<Self>, read: &Read) -> Result {
+        self.start_read(read)?;
+        self.submit(read.file, read.win.sector, 0, read.win.bytes, true)?;
         self.wait()
     }
 
-    /// Reads `len` bytes at file offset `offset` (read number `hop`) in
-    /// pieces; the hook does not see them, [`ChainIo::run_if_needed`] runs
-    /// the function.
+    /// Issues `read` in pieces (each `Piece::buf_offset` from the start of
+    /// its window); the hook does not see them, [`ChainIo::run_if_needed`]
+    /// runs the function.
     pub(crate) fn read_pieces(
         self: &Arc<Self>,
-        offset: u64,
-        len: u32,
-        hop: u32,
+        read: &Read,
         pieces: impl Iterator<Item = Piece>,
     ) -> Result {
-        self.start_read(offset, len, hop);
+        self.start_read(read)?;
+        self.unseen.store(FALLBACK_EXTENTS, Ordering::Relaxed);
         for p in pieces {
-            self.submit(p.sector, p.buf_offset as u32, p.len as u32, false)?;
+            self.submit(read.file, p.sector, p.buf_offset as u32, p.len as u32, false)?;
             self.wait()?;
         }
         Ok(())
     }
 
-    /// Describes the next read (read number `hop`, `len` bytes at `offset`)
-    /// in the chain and clears what the last one left.
-    fn start_read(&self, offset: u64, len: u32, hop: u32) {
+    /// Describes `read` in the chain, with a buffer large enough for its
+    /// window, and clears what the last one left.
+    fn start_read(&self, read: &Read) -> Result {
+        // SAFETY: Nothing is in flight, and one task runs the chain.
+        let buf = unsafe { self.buf.for_read(read.win.bytes)? };
+        self.unseen.store(FALLBACK_OTHER, Ordering::Relaxed);
         // SAFETY: Nothing is in flight (`wait` returned or nothing was
         // submitted yet), so we own the chain.
         unsafe {
             let c = self.chain.get();
-            (*c).file_offset = offset;
-            (*c).len = len;
-            (*c).hop = hop;
+            (*c).buf = buf.cast();
+            (*c).file = read.file;
+            (*c).file_offset = read.offset;
+            (*c).len = read.len;
+            (*c).data_off = read.win.data_off;
+            (*c).win_bytes = read.win.bytes;
+            (*c).hop = read.hop;
             (*c).flags = 0;
             (*c).error = 0;
         }
+        Ok(())
     }
 
-    fn submit(self: &Arc<Self>, sector: u64, buf_offset: u32, len: u32, tagged: bool) -> Result {
-        if buf_offset + len > MAX_BLOCK {
+    fn submit(
+        self: &Arc<Self>,
+        file: u32,
+        sector: u64,
+        buf_offset: u32,
+        len: u32,
+        tagged: bool,
+    ) -> Result {
+        // SAFETY: Nothing is in flight; `start_read` sized the buffer.
+        let bytes = unsafe { (*self.chain.get()).win_bytes };
+        if buf_offset.checked_add(len).map_or(true, |end| end > bytes) {
             return Err(EINVAL);
         }
+        let f = self.source.file(file).ok_or(EINVAL)?;
+        let polled = self.polled && f.can_poll();
         let mut opf = bindings::req_op_REQ_OP_READ
             | 1 << bindings::req_flag_bits___REQ_SYNC
             | 1 << bindings::req_flag_bits___REQ_NOMERGE;
         if tagged {
             opf |= 1 << bindings::req_flag_bits___REQ_RNVME;
         }
-        if self.polled {
+        if polled {
             opf |= 1 << bindings::req_flag_bits___REQ_POLLED;
         }
-        let bdev = self.source.file().bdev();
+        let bdev = f.bdev();
+        let vecs = bio_vecs(len);
         // SAFETY: `bdev` lives as long as the source's file; `fs_bio_set` is
         // the kernel's shared bio set; with GFP_KERNEL this does not fail,
         // but be careful anyway.
         let bio = unsafe {
             bindings::bio_alloc_bioset(
                 bdev,
-                1,
+                vecs,
                 opf,
                 bindings::GFP_KERNEL,
                 addr_of_mut!(bindings::fs_bio_set),
@@ -323,6 +272,18 @@ impl<T: Translate> ChainIo<T> {
         if bio.is_null() {
             return Err(ENOMEM);
         }
+        // SAFETY: `bio` is ours, with `bio_vecs(len)` vectors; the range is
+        // inside the window's buffer (checked above), which lives as long as
+        // `self`, and the bio holds a reference to `self`.
+        let added = unsafe {
+            let start = (*self.chain.get()).buf.cast::<u8>().add(buf_offset as usize);
+            add_to_bio(bio, start, len)
+        };
+        if let Err(e) = added {
+            // SAFETY: Not submitted; this frees it.
+            unsafe { bindings::bio_put(bio) };
+            return Err(e);
+        }
         // SAFETY: `done` is inside `self`, which lives on the heap; no one
         // waits on it now.
         unsafe { bindings::init_completion(self.done.get()) };
@@ -330,23 +291,22 @@ impl<T: Translate> ChainIo<T> {
         self.in_flight.store(true, Ordering::Release);
         INFLIGHT.fetch_add(1, Ordering::AcqRel);
         let owner = Arc::into_raw(self.clone());
-        // SAFETY: `bio` is ours until `submit_bio`; the buffer range is
-        // inside `block`, physically contiguous (kmalloc) and lives until the
-        // completion drops the reference `owner` stands for. The kernel's
-        // `rnvme_bio_end_io` hands the completion to `end_io::<T>` (the
-        // registered ops) and marks the bio as a chain's own for the hook.
+        // SAFETY: `bio` is ours until `submit_bio`; its pages are the chain's
+        // buffer, which lives until the completion drops the reference
+        // `owner` stands for. The kernel's `rnvme_bio_end_io` hands the
+        // completion to `end_io::<T>` (the registered ops) and marks the bio
+        // as a chain's own for the hook.
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
             (*bio).bi_private = owner.cast_mut().cast();
             (*bio).bi_end_io = Some(bindings::rnvme_bio_end_io);
-            let buf: *mut u8 = self.block.0.get().cast();
-            bindings::bio_add_virt_nofail(bio, buf.add(buf_offset as usize).cast(), len);
             // A bio the block layer would split must not reach the hook in
             // pieces: read it untagged; `run_if_needed` runs the function.
             if tagged && !bindings::rnvme_bio_fits(bio) {
                 (*bio).bi_opf &= !(1 << bindings::req_flag_bits___REQ_RNVME);
+                self.unseen.store(FALLBACK_SPLIT, Ordering::Relaxed);
             }
-            if self.polled {
+            if polled {
                 // Keep the bio alive for `bio_poll` after it completes.
                 bindings::bio_get(bio);
                 self.polled_bio.store(bio, Ordering::Relaxed);
@@ -383,15 +343,16 @@ impl<T: Translate> ChainIo<T> {
         }
     }
 
-    /// Runs the function on the block just read, if the hook did not.
+    /// Runs the function on the window just read, if the hook did not; the
+    /// next read is then left to us for the reason the hook did not see
+    /// this one.
     pub(crate) fn run_if_needed(&self) {
         let c = self.chain.get();
-        // SAFETY: Nothing is in flight; `block` holds the read of `len` bytes.
+        // SAFETY: Nothing is in flight; the chain's buffer holds the window.
         unsafe {
             if (*c).flags & CHAIN_RAN == 0 && (*c).error == 0 {
-                let more =
-                    bindings::rnvme_chain_run(c, self.block.0.get().cast::<c_void>(), (*c).len);
-                if more {
+                (*c).fallback = self.unseen.load(Ordering::Relaxed);
+                if bindings::rnvme_chain_run(c) {
                     (*c).flags |= CHAIN_CONTINUE;
                 }
             }
@@ -407,11 +368,15 @@ impl<T: Translate> ChainIo<T> {
             verdict: c.verdict,
             error: c.error,
             hop: c.hop,
+            file: c.file,
             file_offset: c.file_offset,
             len: c.len,
+            next_file: c.next_file,
             next_offset: c.next_offset,
             next_len: c.next_len,
             driver_hops: c.driver_hops,
+            win_bytes: c.win_bytes,
+            fallback: c.fallback,
         }
     }
 
@@ -429,7 +394,7 @@ impl<T: Translate> ChainIo<T> {
 /// by the kernel's `rnvme_bio_end_io` inside an RCU read-side critical
 /// section, so unregistering the hook ([`HookRegistration`]'s drop) waits
 /// until it has returned.
-unsafe extern "C" fn end_io<T: Translate>(bio: *mut bindings::bio) {
+pub(super) unsafe extern "C" fn end_io<T: Translate>(bio: *mut bindings::bio) {
     // SAFETY: See the function's safety section.
     let io = unsafe { Arc::from_raw((*bio).bi_private as *const ChainIo<T>) };
     // SAFETY: `bio` is valid until `bio_put`.

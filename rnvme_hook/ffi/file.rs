@@ -118,6 +118,11 @@ impl FrozenFile {
         unsafe { (*self.ptr.as_ptr()).f_inode }
     }
 
+    /// Whether `other` is on the same block device (partition) as this.
+    pub(crate) fn same_device(&self, other: &FrozenFile) -> bool {
+        self.bdev() == other.bdev()
+    }
+
     /// The block device the file's file system is on.
     pub(super) fn bdev(&self) -> *mut bindings::block_device {
         // SAFETY: The inode and super block live as long as the file;

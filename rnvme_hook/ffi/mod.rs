@@ -9,8 +9,10 @@
 //!
 //! - `file.rs`: a frozen file and its block map.
 //! - `bpf.rs`: a storage-function program.
-//! - `chain_io.rs`: chain read bios, their completion, and the hook's
-//!   translation ([`chain_io::Translate`]).
+//! - `hook.rs`: what a chain reads and the hook's translation of its next
+//!   read ([`hook::Translate`]), registered with the kernel.
+//! - `chain_io.rs`: chain read bios and their completion.
+//! - `chain_buf.rs`: a chain's scratch and read buffers.
 //! - `miscdev.rs`: the control device `/dev/rnvme`.
 //! - `debugfs.rs`: counters under `/sys/kernel/debug/rnvme/`.
 //! - `task.rs`: the calling task's id and rights.
@@ -18,10 +20,12 @@
 //! - `uaccess.rs`: the ABI structures as bytes to copy from and to user space.
 
 pub(crate) mod bpf;
+mod chain_buf;
 pub(crate) mod chain_io;
 pub(crate) mod debugfs;
 pub(crate) mod errno;
 pub(crate) mod file;
+pub(crate) mod hook;
 pub(crate) mod miscdev;
 pub(crate) mod task;
 mod uaccess;

@@ -20,7 +20,7 @@ impl_bytes! {
     // SAFETY: These ABI structures are `#[repr(C)]` with only integer fields
     // and arrays of integers, and no padding (sizes asserted in `abi.rs`):
     // every byte is initialised, and every bit pattern is a valid value.
-    AsBytes for abi::Version, abi::Attach, abi::ChainRead, abi::Stats, abi::Metrics,
+    AsBytes for abi::Version, abi::Attach, abi::AttachSet, abi::ChainRead, abi::Stats, abi::Metrics,
         abi::TagInfo, abi::TagList;
-    FromBytes for abi::Attach, abi::Detach, abi::ChainRead, abi::TagList;
+    FromBytes for abi::Attach, abi::AttachSet, abi::Detach, abi::ChainRead, abi::TagList;
 }

@@ -26,6 +26,14 @@ pub enum Error {
         cause: io::Error,
     },
 
+    /// The module refused a tag set because of one of its files (no tag
+    /// was made): `failed` is that file's index in the set.
+    #[error(
+        "attach failed: file {failed} of the set: {cause}{}",
+        hint("attach", cause)
+    )]
+    AttachSet { failed: u32, cause: io::Error },
+
     /// A storage function could not be loaded (the verifier's log, if any,
     /// went to standard error).
     #[error("loading storage function {name}: {cause}")]
@@ -65,6 +73,7 @@ impl Error {
             Error::NoModule { cause, .. }
             | Error::Open { cause, .. }
             | Error::Ioctl { cause, .. }
+            | Error::AttachSet { cause, .. }
             | Error::Chain { cause, .. }
             | Error::Pin { cause, .. } => cause.raw_os_error(),
             Error::Load { .. }
@@ -81,20 +90,62 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
         ("attach", libc::EBADF) => " (the file must be open for reading)",
         ("attach", libc::EINVAL) => " (give a regular file and a storage function)",
         ("attach", libc::EOPNOTSUPP) => " (the file must be on ext4)",
-        ("attach", libc::ENODEV) => " (the file system must be on an NVMe namespace of the nvme-pci driver)",
-        ("attach", libc::ETXTBSY) => " (the file is open for writing somewhere: close the writers first)",
+        ("attach", libc::ENODEV) => {
+            " (the file system must be on an NVMe namespace of the nvme-pci driver)"
+        }
+        ("attach", libc::ETXTBSY) => {
+            " (the file is open for writing somewhere: close the writers first)"
+        }
+        ("attach", libc::EACCES) => {
+            " (a tag denies writers: you must be able to write the file, or own it)"
+        }
         ("attach", libc::ENOSPC) => " (64 tags per open control device)",
-        ("chain read", libc::ENXIO) => " (a read reaches past the end of the file, or the device went away)",
+        ("attach set", libc::EINVAL) => " (give 1..=64 regular files and a storage function)",
+        ("attach set", _) => hint("attach", cause),
+        ("chain read", libc::ENXIO) => {
+            " (a read reaches past the end of the file, or the device went away)"
+        }
         ("chain read", libc::ENODATA) => " (a read touches a hole or an unwritten extent)",
         ("chain read", libc::EINVAL) => {
-            " (offsets and lengths must be multiples of the device's logical block size, lengths 1..=4096)"
+            " (a read is 1..=65536 bytes at an offset up to 2^63 - 1 of a file inside the tag set)"
         }
         ("chain read", libc::ECANCELED) => " (the storage function aborted the chain)",
-        ("chain read", libc::ELOOP) => " (the chain reached its hop limit; attach with a larger max_hops)",
+        ("chain read", libc::ELOOP) => {
+            " (the chain reached its hop limit; attach with a larger max_hops)"
+        }
         ("chain read", libc::EIO) => " (the device failed a read)",
         ("chain read", libc::ENOENT) => " (no such tag on this control device)",
-        ("tags", libc::EPERM) => " (listing every process's tags needs CAP_PERFMON or CAP_SYS_ADMIN)",
-        ("tags", libc::ENOTTY) => " (the loaded module is older than ABI 1.3: rebuild and reload it)",
+        ("tags", libc::EPERM) => {
+            " (listing every process's tags needs CAP_PERFMON or CAP_SYS_ADMIN)"
+        }
+        ("tags", libc::ENOTTY) => {
+            " (the loaded module is older than ABI 1.3: rebuild and reload it)"
+        }
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_set_names_its_file_and_keeps_the_hint() {
+        let e = Error::AttachSet {
+            failed: 2,
+            cause: io::Error::from_raw_os_error(libc::ETXTBSY),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("attach failed: file 2 of the set: "),
+            "{text}"
+        );
+        assert!(text.ends_with("(the file is open for writing somewhere: close the writers first)"));
+        assert_eq!(e.errno(), Some(libc::ETXTBSY));
+        let whole = Error::Ioctl {
+            what: "attach set",
+            cause: io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        assert!(whole.to_string().contains("1..=64 regular files"));
     }
 }

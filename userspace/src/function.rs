@@ -135,8 +135,11 @@ pub struct TestRun {
     pub retval: u32,
     /// On [`Verdict::Next`]: where the function wants to read next.
     pub next_offset: u64,
-    /// On [`Verdict::Next`]: how many bytes (0 = as many as this block).
+    /// On [`Verdict::Next`]: how many bytes (0 = as many as this read).
     pub next_len: u32,
+    /// On [`Verdict::Next`]: the index of the file to read (the run's file
+    /// is 0).
+    pub next_file: u32,
 }
 
 impl StorageFunction {
@@ -235,9 +238,9 @@ impl StorageFunction {
         &self.name
     }
 
-    /// Runs the function once on `block`, as read number `hop` at file offset
-    /// `file_offset`, with `scratch` (at most 4096 bytes) as its scratch,
-    /// which it may change.
+    /// Runs the function once on `block` (at most 65536 bytes), as read
+    /// number `hop` at file offset `file_offset` of file 0, with `scratch`
+    /// (at most 4096 bytes) as its scratch, which it may change.
     pub fn test_run(
         &self,
         block: &[u8],
@@ -245,7 +248,6 @@ impl StorageFunction {
         hop: u32,
         scratch: &mut [u8],
     ) -> Result<TestRun> {
-        const MD: usize = std::mem::size_of::<rnvme_md>();
         let scratch_size = RNVME_SCRATCH_SIZE as usize;
         if scratch.len() > scratch_size {
             return Err(Error::Ioctl {
@@ -258,21 +260,22 @@ impl StorageFunction {
             hop,
             ..Default::default()
         };
-        let mut ctx = vec![0u8; MD + scratch_size];
-        ctx[..MD].copy_from_slice(&md_to_bytes(&md));
-        ctx[MD..MD + scratch.len()].copy_from_slice(scratch);
+        let mut ctx = vec![0u8; MD_SIZE + scratch_size];
+        ctx[..MD_SIZE].copy_from_slice(&md_to_bytes(&md));
+        ctx[MD_SIZE..MD_SIZE + scratch.len()].copy_from_slice(scratch);
         let (retval, _) =
             sys::test_run(self.fd.as_fd(), block, &mut ctx).map_err(|cause| Error::Ioctl {
                 what: "BPF_PROG_TEST_RUN",
                 cause,
             })?;
-        let out = md_from_bytes(&ctx[..MD]);
-        scratch.copy_from_slice(&ctx[MD..MD + scratch.len()]);
+        let out = md_from_bytes(&ctx[..MD_SIZE]);
+        scratch.copy_from_slice(&ctx[MD_SIZE..MD_SIZE + scratch.len()]);
         Ok(TestRun {
             verdict: Verdict::from_raw(retval),
             retval,
             next_offset: out.next_offset,
             next_len: out.next_len,
+            next_file: out.next_file,
         })
     }
 }
@@ -283,17 +286,29 @@ impl AsFd for StorageFunction {
     }
 }
 
+/// Bytes of `struct rnvme_md` (56, asserted in `uapi`'s tests).
+const MD_SIZE: usize = std::mem::size_of::<rnvme_md>();
+
 /// `md` as the kernel reads it (layout asserted in `uapi`'s tests).
-fn md_to_bytes(md: &rnvme_md) -> [u8; 40] {
-    let mut b = [0u8; 40];
-    b[0..4].copy_from_slice(&md.data.to_ne_bytes());
-    b[4..8].copy_from_slice(&md.data_end.to_ne_bytes());
-    b[8..12].copy_from_slice(&md.scratch.to_ne_bytes());
-    b[12..16].copy_from_slice(&md.hop.to_ne_bytes());
+fn md_to_bytes(md: &rnvme_md) -> [u8; MD_SIZE] {
+    let mut b = [0u8; MD_SIZE];
+    let u32s = [
+        (0, md.data),
+        (4, md.data_end),
+        (8, md.scratch),
+        (12, md.hop),
+        (32, md.next_len),
+        (36, md.len),
+        (40, md.file),
+        (44, md.next_file),
+        (48, md.version),
+        (52, md.reserved),
+    ];
+    for (at, v) in u32s {
+        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    }
     b[16..24].copy_from_slice(&md.file_offset.to_ne_bytes());
     b[24..32].copy_from_slice(&md.next_offset.to_ne_bytes());
-    b[32..36].copy_from_slice(&md.next_len.to_ne_bytes());
-    b[36..40].copy_from_slice(&md.len.to_ne_bytes());
     b
 }
 
@@ -310,6 +325,10 @@ fn md_from_bytes(b: &[u8]) -> rnvme_md {
         next_offset: u64_at(24),
         next_len: u32_at(32),
         len: u32_at(36),
+        file: u32_at(40),
+        next_file: u32_at(44),
+        version: u32_at(48),
+        reserved: u32_at(52),
     }
 }
 
@@ -353,18 +372,29 @@ mod tests {
             next_offset: 6,
             next_len: 7,
             len: 8,
+            file: 9,
+            next_file: 10,
+            version: 11,
+            reserved: 12,
         };
-        assert_eq!(md_to_bytes(&md).len(), std::mem::size_of::<rnvme_md>());
-        let back = md_from_bytes(&md_to_bytes(&md));
+        let bytes = md_to_bytes(&md);
+        assert_eq!(bytes[40..44], 9u32.to_ne_bytes());
+        assert_eq!(bytes[44..48], 10u32.to_ne_bytes());
+        assert_eq!(bytes[48..52], 11u32.to_ne_bytes());
+        let back = md_from_bytes(&bytes);
         assert_eq!(
             (
                 back.hop,
                 back.file_offset,
                 back.next_offset,
                 back.next_len,
-                back.len
+                back.len,
+                back.file,
+                back.next_file,
+                back.version,
+                back.reserved
             ),
-            (4, 5, 6, 7, 8)
+            (4, 5, 6, 7, 8, 9, 10, 11, 12)
         );
     }
 }

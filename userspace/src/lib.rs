@@ -5,8 +5,9 @@
 //!
 //! This crate is the library behind the `rnvme` command. It loads storage
 //! functions ([`StorageFunction`]), talks to the `rnvme_hook` module through
-//! its control device ([`Control`]), tags files ([`Tag`]) and runs chain
-//! reads on them.
+//! its control device ([`Control`]), tags files, alone or several as a tag
+//! set ([`Tag`]), and runs chain reads on them, each read a byte window of
+//! a file of the set ([`Window`]).
 
 #[path = "../../rnvme_hook/abi.rs"]
 pub mod abi;
@@ -17,16 +18,18 @@ pub mod format;
 pub mod metrics;
 pub mod uapi;
 
+mod chain;
 mod control;
 mod error;
 mod function;
 mod sys;
 mod tag;
 
+pub use chain::{ChainOutcome, Window};
 pub use control::{bpf_probe, BpfSupport, Control, DEFAULT_DEVICE};
 pub use error::{Error, Result};
 pub use function::{builtin_functions, StorageFunction, TestRun};
-pub use tag::{ChainOutcome, Tag};
+pub use tag::Tag;
 pub use uapi::Verdict;
 
 #[cfg(feature = "test-fixtures")]

@@ -259,8 +259,13 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
     );
     r.register(
         "extent_maps_built",
-        "Extent maps built (one per attach; never invalidated: tagged files cannot change)",
+        "Extent maps built (one per tagged file; never invalidated: tagged files cannot change)",
         ConstCounter::new(m.extent_maps),
+    );
+    r.register(
+        "fallbacks",
+        "Reads of chains after their first that the driver left to the module (process context), by reason",
+        Labelled::counters("reason", abi::FALLBACKS.iter().copied().zip(m.fallbacks)),
     );
     r.register(
         "chain_errors",

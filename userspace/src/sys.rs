@@ -45,12 +45,45 @@ pub(crate) fn ioc_detach(fd: &impl AsRawFd, mut args: abi::Detach) -> io::Result
     unsafe { ioctl(fd, abi::IOC_DETACH, &mut args) }
 }
 
-/// Runs a chain. The scratch and out buffers named in `args` must be valid
-/// for their lengths: the callers build `args` from slices they hold.
-pub(crate) fn ioc_chain_read(fd: &impl AsRawFd, args: &mut abi::ChainRead) -> io::Result<()> {
+/// The length of a buffer as the kernel is told it: a buffer longer than
+/// `u32::MAX` bytes is valid for that many.
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Tags the files `fds` (set index i is `fds[i]`) together; fills in
+/// `args.fds` and `args.nr_files` from the slice.
+pub(crate) fn ioc_attach_set(
+    fd: &impl AsRawFd,
+    args: &mut abi::AttachSet,
+    fds: &[i32],
+) -> io::Result<()> {
+    args.fds = fds.as_ptr() as u64;
+    args.nr_files = len_u32(fds.len());
+    // SAFETY: IOC_ATTACH_SET is `_IOWR` of `abi::AttachSet`; the kernel also
+    // reads (never writes) at most `nr_files` `i32`s at `fds`, which is a
+    // live slice of at least that many.
+    unsafe { ioctl(fd, abi::IOC_ATTACH_SET, args) }
+}
+
+/// Runs a chain with `scratch` as its scratch and `out`, if given, for the
+/// bytes of its last read; fills in the buffer fields of `args` from them.
+pub(crate) fn ioc_chain_read(
+    fd: &impl AsRawFd,
+    args: &mut abi::ChainRead,
+    scratch: &mut [u8],
+    out: Option<&mut [u8]>,
+) -> io::Result<()> {
+    args.scratch = scratch.as_mut_ptr() as u64;
+    args.scratch_len = len_u32(scratch.len());
+    (args.out, args.out_len) = match out {
+        Some(o) => (o.as_mut_ptr() as u64, len_u32(o.len())),
+        None => (0, 0),
+    };
     // SAFETY: IOC_CHAIN_READ is `_IOWR` of `abi::ChainRead`; the kernel also
-    // writes `scratch_len` bytes at `scratch` and up to `out_len` at `out`,
-    // which the caller (`Tag::chain_read`) takes from live `&mut [u8]`s.
+    // reads and writes at most `scratch_len` bytes at `scratch` and writes
+    // at most `out_len` bytes at `out`, which are live `&mut [u8]`s of at
+    // least those lengths (or 0 and no buffer).
     unsafe { ioctl(fd, abi::IOC_CHAIN_READ, args) }
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Tags: files bound to a storage function, and chain reads on them.
+//! Tags: files bound to a storage function (alone, or several together as a
+//! tag set), and chain reads on them.
 
 use std::{
     fs::File,
@@ -11,38 +12,25 @@ use std::{
 use crate::{
     abi,
     format::{bptree, records},
-    sys, Control, Error, Result, StorageFunction, Verdict,
+    sys, ChainOutcome, Control, Error, Result, StorageFunction, Window,
 };
 
-/// A file tagged with a storage function through a [`Control`]. Detaches on
-/// drop. While it lives, the file cannot be written, truncated or otherwise
-/// changed (ETXTBSY).
+/// A file, or a set of files, tagged with a storage function through a
+/// [`Control`]. Detaches on drop. While it lives, its files cannot be
+/// written, truncated or otherwise changed (ETXTBSY).
 #[derive(Debug)]
 pub struct Tag<'c> {
     control: &'c Control,
     id: u32,
     extents: u32,
+    files: u32,
     max_hops: u32,
 }
 
-/// How a successful chain read ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChainOutcome {
-    /// The function's last verdict ([`Verdict::Done`]).
-    pub verdict: Verdict,
-    /// Reads done.
-    pub hops: u32,
-    /// Of those, reads the NVMe driver resubmitted itself.
-    pub driver_hops: u32,
-    /// File offset of the last read.
-    pub last_offset: u64,
-    /// Bytes of the last read.
-    pub last_len: u32,
-}
-
 impl Control {
-    /// Tags `file` (open for reading, no writers anywhere) with `function`;
-    /// its chains may have at most `max_hops` reads (0: the module's default).
+    /// Tags `file` (open for reading, no writers anywhere) with `function`,
+    /// as a tag set of one file; its chains may have at most `max_hops`
+    /// reads (0: the module's default).
     pub fn attach(
         &self,
         file: &File,
@@ -70,83 +58,59 @@ impl Control {
             what: "attach",
             cause,
         })?;
-        Ok(Tag {
-            control: self,
-            id: args.tag,
-            extents: args.extents,
-            max_hops: if max_hops == 0 {
-                abi::DEFAULT_MAX_HOPS
-            } else {
-                max_hops
-            },
-        })
+        Ok(Tag::new(self, args.tag, args.extents, 1, max_hops))
     }
 
-    /// Runs a chain on tag number `tag` of this control device: the first read
-    /// is `len` bytes at `offset`. `scratch` goes to the function and comes
-    /// back as it left it; `out`, if given, receives the last block.
-    pub fn chain_read(
+    /// Tags `files` (1..=[`abi::MAX_FILES`], each as [`Control::attach`]
+    /// asks) together with `function`, as one tag: a chain names a file by
+    /// its index in `files`. A refusal of one file refuses the set
+    /// ([`Error::AttachSet`] names it).
+    pub fn attach_set(
         &self,
-        tag: u32,
-        offset: u64,
-        len: u32,
-        scratch: &mut [u8],
-        out: Option<&mut [u8]>,
-    ) -> Result<ChainOutcome> {
-        self.chain_read_flags(tag, offset, len, scratch, out, 0)
+        files: &[&File],
+        function: &StorageFunction,
+        max_hops: u32,
+    ) -> Result<Tag<'_>> {
+        let fds: Vec<BorrowedFd<'_>> = files.iter().map(|f| f.as_fd()).collect();
+        self.attach_set_fds(&fds, function.as_fd(), max_hops)
     }
 
-    /// [`Control::chain_read`] with polled I/O: the reads go to the
-    /// namespace's poll queues and the caller's thread polls for their
-    /// completions, running the function (see `abi::CHAIN_POLLED`).
-    pub fn chain_read_polled(
+    /// [`Control::attach_set`] with raw descriptors (see
+    /// [`Control::attach_fds`]).
+    pub fn attach_set_fds(
         &self,
-        tag: u32,
-        offset: u64,
-        len: u32,
-        scratch: &mut [u8],
-        out: Option<&mut [u8]>,
-    ) -> Result<ChainOutcome> {
-        self.chain_read_flags(tag, offset, len, scratch, out, abi::CHAIN_POLLED)
-    }
-
-    fn chain_read_flags(
-        &self,
-        tag: u32,
-        offset: u64,
-        len: u32,
-        scratch: &mut [u8],
-        out: Option<&mut [u8]>,
-        flags: u32,
-    ) -> Result<ChainOutcome> {
-        let (out_ptr, out_len) = match out {
-            Some(o) => (o.as_mut_ptr() as u64, o.len() as u32),
-            None => (0, 0),
-        };
-        let mut args = abi::ChainRead {
-            tag,
-            flags,
-            offset,
-            len,
-            scratch_len: scratch.len() as u32,
-            scratch: scratch.as_mut_ptr() as u64,
-            out: out_ptr,
-            out_len,
+        files: &[BorrowedFd<'_>],
+        prog: BorrowedFd<'_>,
+        max_hops: u32,
+    ) -> Result<Tag<'_>> {
+        let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+        let mut args = abi::AttachSet {
+            prog_fd: prog.as_raw_fd(),
+            max_hops,
+            // Stays so unless the module names a file it refused.
+            failed: u32::MAX,
             ..Default::default()
         };
-        match sys::ioc_chain_read(self.file(), &mut args) {
-            Ok(()) => Ok(ChainOutcome {
-                verdict: Verdict::from_raw(args.verdict).unwrap_or(Verdict::Abort),
-                hops: args.hops,
-                driver_hops: args.driver_hops,
-                last_offset: args.last_offset,
-                last_len: args.last_len,
-            }),
-            Err(cause) => Err(Error::Chain {
-                hops: args.hops,
-                cause,
-            }),
-        }
+        sys::ioc_attach_set(self.file(), &mut args, &fds).map_err(|cause| {
+            if args.failed < args.nr_files {
+                Error::AttachSet {
+                    failed: args.failed,
+                    cause,
+                }
+            } else {
+                Error::Ioctl {
+                    what: "attach set",
+                    cause,
+                }
+            }
+        })?;
+        Ok(Tag::new(
+            self,
+            args.tag,
+            args.extents,
+            args.nr_files,
+            max_hops,
+        ))
     }
 
     /// The module's counters.
@@ -162,15 +126,46 @@ impl Control {
     }
 }
 
-impl Tag<'_> {
+impl<'c> Tag<'c> {
+    fn new(control: &'c Control, id: u32, extents: u32, files: u32, max_hops: u32) -> Self {
+        Self {
+            control,
+            id,
+            extents,
+            files,
+            max_hops: if max_hops == 0 {
+                abi::DEFAULT_MAX_HOPS
+            } else {
+                max_hops
+            },
+        }
+    }
+
     /// The tag's number, valid through its control device only.
     pub fn id(&self) -> u32 {
         self.id
     }
 
-    /// Extents in the tagged file's block map (1 for a contiguous file).
+    /// Extents in the tagged files' block maps, summed (1 for one
+    /// contiguous file).
     pub fn extents(&self) -> u32 {
         self.extents
+    }
+
+    /// Files in the tag set.
+    pub fn files(&self) -> u32 {
+        self.files
+    }
+
+    /// See [`Control::chain`].
+    pub fn chain(
+        &self,
+        first: Window,
+        scratch: &mut [u8],
+        out: Option<&mut [u8]>,
+        polled: bool,
+    ) -> Result<ChainOutcome> {
+        self.control.chain(self.id, first, scratch, out, polled)
     }
 
     /// See [`Control::chain_read`].
@@ -201,8 +196,8 @@ impl Tag<'_> {
         self.max_hops
     }
 
-    /// Looks `key` up in the B+-tree `sup` describes (the file must be
-    /// tagged with the `bptree` function).
+    /// Looks `key` up in the B+-tree `sup` describes (file 0 of the set
+    /// must be the tree, tagged with the `bptree` function).
     pub fn lookup(
         &self,
         sup: &bptree::Super,
@@ -210,19 +205,12 @@ impl Tag<'_> {
         polled: bool,
     ) -> Result<(bptree::Found, ChainOutcome)> {
         let mut scratch = bptree::query(key);
-        let read = if polled {
-            Control::chain_read_polled
-        } else {
-            Control::chain_read
+        let root = Window {
+            file: 0,
+            offset: sup.root,
+            len: sup.node_size,
         };
-        let out = read(
-            self.control,
-            self.id,
-            sup.root,
-            sup.node_size,
-            &mut scratch,
-            None,
-        )?;
+        let out = self.chain(root, &mut scratch, None, polled)?;
         Ok((bptree::parse_query(&scratch), out))
     }
 

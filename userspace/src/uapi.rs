@@ -8,7 +8,10 @@ mod raw {
     include!(concat!(env!("OUT_DIR"), "/uapi.rs"));
 }
 
-pub use raw::{rnvme_md, RNVME_MAX_BLOCK_SIZE, RNVME_MAX_HOPS, RNVME_SCRATCH_SIZE};
+pub use raw::{
+    rnvme_md, RNVME_CTX_VERSION, RNVME_MAX_FILES, RNVME_MAX_HOPS, RNVME_MAX_WINDOW,
+    RNVME_SCRATCH_SIZE,
+};
 
 /// `BPF_PROG_TYPE_RNVME`: the program type the kernel series adds, after
 /// `BPF_PROG_TYPE_NETFILTER` (32).
@@ -43,11 +46,19 @@ mod tests {
 
     #[test]
     fn context_layout_matches_the_kernel_abi() {
-        assert_eq!(std::mem::size_of::<rnvme_md>(), 40);
+        assert_eq!(std::mem::size_of::<rnvme_md>(), 56);
         assert_eq!(std::mem::offset_of!(rnvme_md, file_offset), 16);
         assert_eq!(std::mem::offset_of!(rnvme_md, next_offset), 24);
         assert_eq!(std::mem::offset_of!(rnvme_md, next_len), 32);
+        assert_eq!(std::mem::offset_of!(rnvme_md, len), 36);
+        assert_eq!(std::mem::offset_of!(rnvme_md, file), 40);
+        assert_eq!(std::mem::offset_of!(rnvme_md, next_file), 44);
+        assert_eq!(std::mem::offset_of!(rnvme_md, version), 48);
+        assert_eq!(RNVME_CTX_VERSION, 2);
         assert_eq!(RNVME_SCRATCH_SIZE, 4096);
+        // The header and the ioctl ABI name the same limits.
+        assert_eq!(RNVME_MAX_WINDOW, crate::abi::MAX_WINDOW);
+        assert_eq!(RNVME_MAX_FILES, crate::abi::MAX_FILES);
         assert_eq!(Verdict::from_raw(1), Some(Verdict::Done));
         assert_eq!(Verdict::from_raw(3), None);
     }

@@ -28,6 +28,8 @@ fn exposition_parses_and_carries_every_number() {
     m.errors[0] = 1; // EIO
     m.errors[4] = 1; // ELOOP
     m.extent_maps = 4;
+    m.fallbacks[0] = 6; // length
+    m.fallbacks[3] = 2; // device
     let text = encode_metrics(&m, None);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
@@ -61,6 +63,18 @@ fn exposition_parses_and_carries_every_number() {
         1.0
     );
     assert_eq!(value("rnvme_extent_maps_built_total", None), 4.0);
+    assert_eq!(
+        value("rnvme_fallbacks_total", Some(("reason", "length"))),
+        6.0
+    );
+    assert_eq!(
+        value("rnvme_fallbacks_total", Some(("reason", "device"))),
+        2.0
+    );
+    assert_eq!(
+        value("rnvme_fallbacks_total", Some(("reason", "other"))),
+        0.0
+    );
     assert_eq!(value("rnvme_tags", None), 2.0);
     assert_eq!(value("rnvme_hops_per_chain_count", None), 12.0);
     assert_eq!(value("rnvme_chain_duration_seconds_count", None), 12.0);

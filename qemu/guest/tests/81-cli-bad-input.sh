@@ -15,7 +15,8 @@ expect_cli_error 'is a BPF file system mounted' rnvme load chain --pin /tmp/nodi
 expect_cli_error 'is a BPF file system mounted' rnvme attach tree.db --pinned /sys/fs/bpf/nosuch </dev/null
 expect_cli_error 'cannot open' rnvme attach /mnt/nvme/missing --function bptree </dev/null
 expect_cli_error 'past the end of the file' rnvme run chain.db --function chain --offset 1048576
-expect_cli_error 'multiples of the device' rnvme run chain.db --function chain --offset 100 --len 512
+expect_cli_error 'of a file inside the tag set' rnvme run chain.db --function chain --offset 0 --len 512 --file-index 1
+expect_cli_error 'past the end of the file' rnvme run chain.db --function chain --offset 100 --len 65536
 expect_cli_error 'must be on ext4' rnvme run /tmp/plain --function chain --offset 0 --len 512
 expect_cli_error 'bad hex' rnvme run chain.db --function chain --offset 0 --scratch zz
 expect_cli_error 'not an rnvme B\+-tree' rnvme lookup chain.db 1

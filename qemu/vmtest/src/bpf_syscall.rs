@@ -79,10 +79,11 @@ pub fn load_raw(insns: &[u64]) -> Result<OwnedFd, (i32, String)> {
 /// `scratch`; returns (return value, mean nanoseconds per run as the kernel
 /// measured it).
 pub fn test_run(fd: i32, data: &[u8], scratch: &[u8], repeat: u32) -> Result<(u32, u32), i32> {
-    // struct rnvme_md (40 bytes, all zero on input) followed by the scratch.
-    let mut ctx = vec![0u8; 40 + scratch.len()];
-    ctx[40..].copy_from_slice(scratch);
-    let mut out = vec![0u8; 40 + 4096];
+    // struct rnvme_md (all zero on input) followed by the scratch.
+    let md = std::mem::size_of::<rnvme::uapi::rnvme_md>();
+    let mut ctx = vec![0u8; md + scratch.len()];
+    ctx[md..].copy_from_slice(scratch);
+    let mut out = vec![0u8; md + 4096];
     let (r, attr) = bpf_attr(BPF_PROG_TEST_RUN, |a| {
         a[0] = fd as u32 as u64;
         a[1] = data.len() as u64;

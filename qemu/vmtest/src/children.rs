@@ -5,7 +5,12 @@
 //! `unprivileged` subcommands, which `main` dispatches.
 
 use std::{
+    ffi::OsStr,
     fs,
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::process::CommandExt,
+    },
     path::Path,
     process::{Command, ExitCode},
 };
@@ -87,6 +92,35 @@ pub fn spawn_chain_loop(path: &Path, start: u64, mode: &str) -> Result<std::proc
     )?;
     ensure!(line.trim() == "looping", "child said {line:?}");
     Ok(child)
+}
+
+/// The unprivileged user of the guest (`user` in its /etc/passwd).
+pub const USER: u32 = 1000;
+
+/// Runs `rnvme-vmtest SUBCOMMAND PROG_FD ARGS...` as [`USER`], who could not
+/// load `function` itself: the child inherits a descriptor of it, number
+/// PROG_FD. Prints the child's output; fails unless the child succeeded.
+pub fn run_as_user(subcommand: &str, function: &StorageFunction, args: &[&OsStr]) -> Result<()> {
+    let prog = function.as_fd().try_clone_to_owned()?;
+    // SAFETY: F_SETFD on a descriptor we own changes only its flags: no
+    // close-on-exec, so that the child inherits it.
+    if unsafe { libc::fcntl(prog.as_raw_fd(), libc::F_SETFD, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("F_SETFD");
+    }
+    let out = Command::new("/proc/self/exe")
+        .arg(subcommand)
+        .arg(prog.as_raw_fd().to_string())
+        .args(args)
+        .uid(USER)
+        .gid(USER)
+        .output()?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    ensure!(
+        out.status.success(),
+        "the uid {USER} child {subcommand} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 /// Run as an unprivileged user (see `qemu/guest/tests/70-unprivileged.sh`):

@@ -22,3 +22,26 @@ pub fn expect_errno(what: &str, r: Result<impl std::fmt::Debug, Error>, want: i3
     println!("ok: {what} -> errno {got}");
     Ok(())
 }
+
+/// `r` is a tag set refused with errno `want` because of its file number
+/// `failed`, or, with `failed` = `u32::MAX`, because of no one file (the
+/// library may then report a plain ioctl error).
+pub fn expect_set_refused(
+    what: &str,
+    r: Result<impl std::fmt::Debug, Error>,
+    want: i32,
+    failed: u32,
+) -> Result<()> {
+    match r {
+        Err(Error::AttachSet { failed: got, cause }) => ensure!(
+            cause.raw_os_error() == Some(want) && got == failed,
+            "{what}: refused with {cause} naming file {got}; want errno {want}, file {failed}"
+        ),
+        Err(e) if failed == u32::MAX => {
+            ensure!(e.errno() == Some(want), "{what}: {e}; want errno {want}")
+        }
+        other => bail!("{what}: {other:?}; want errno {want} naming file {failed}"),
+    }
+    println!("ok: {what} -> errno {want}, file {failed}");
+    Ok(())
+}

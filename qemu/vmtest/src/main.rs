@@ -29,6 +29,7 @@ mod resilience;
 mod safety;
 mod stress;
 mod tags;
+mod windows;
 
 use std::process::ExitCode;
 
@@ -72,6 +73,10 @@ const TESTS: &[(&str, Test)] = &[
     ("no-poll-queues", resilience::no_poll_queues),
     ("disk-statistics", resilience::disk_statistics),
     ("io-max", resilience::io_max),
+    ("windows-exact", windows::windows_exact),
+    ("windows-files", windows::windows_files),
+    ("windows-errors", windows::windows_errors),
+    ("windows-split", windows::windows_split),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Some("rcu-watch") => children::rcu_watch(),
         Some("unprivileged") => children::unprivileged(),
         Some("attach-as-user") => privilege::attach_as_user(&args[2..]),
+        Some("attach-set-as-user") => windows::attach_set_as_user(&args[2..]),
         _ => {
             eprintln!("usage: rnvme-vmtest list | run NAME");
             ExitCode::from(2)

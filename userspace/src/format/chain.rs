@@ -3,8 +3,13 @@
 //! Chain files: blocks linked by file offset, read by `bpf/chain.bpf.c`.
 //! The layout is `bpf/include/chain_format.h`: a 32-byte little-endian
 //! header per block (magic, next offset, value, index, next length).
+//!
+//! [`build`] places blocks of 512 B to 4 KiB at block-aligned offsets;
+//! [`build_slots`] places blocks of any size up to a read window
+//! ([`MAX_WINDOW`]) at any byte offset, which chains of ABI 2.0 can follow.
 
 use super::Rng;
+use crate::abi::MAX_WINDOW;
 
 /// `"RNVMECHN"` as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNVMECHN");
@@ -60,27 +65,87 @@ impl ChainResult {
     }
 }
 
+/// Where the blocks of a chain file go: the file is `slots` equal slots,
+/// slot `k` starting at byte `shift + k * stride`, each holding a block of
+/// `block_size` bytes. Nothing needs to be aligned: with `stride` equal to
+/// `block_size` the blocks are packed back to back (like a RocksDB data
+/// block and its 5-byte trailer, 4101 bytes), with `shift` not a multiple of
+/// the logical block size every block starts mid-sector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// Blocks in the chain (>= 1).
+    pub hops: u32,
+    /// Bytes per block, [`HEADER`]..=[`MAX_WINDOW`].
+    pub block_size: u32,
+    /// Bytes from one slot's start to the next (>= `block_size`).
+    pub stride: u32,
+    /// File offset of slot 0.
+    pub shift: u64,
+    /// Slots in the file (>= hops); the chain takes `hops` of them in a
+    /// seeded random order, the others hold filler.
+    pub slots: u32,
+    /// Seeds the placement and the values.
+    pub seed: u64,
+}
+
+impl SlotLayout {
+    /// The file offset of slot `slot`.
+    pub fn offset(&self, slot: u64) -> u64 {
+        self.shift + slot * u64::from(self.stride)
+    }
+
+    /// Bytes of the file: up to the end of the last slot.
+    pub fn file_len(&self) -> u64 {
+        self.offset(u64::from(self.slots))
+    }
+}
+
+impl From<&ChainSpec> for SlotLayout {
+    /// The layout of [`build`]: one block per block-sized slot from offset 0.
+    fn from(spec: &ChainSpec) -> Self {
+        Self {
+            hops: spec.hops,
+            block_size: spec.block_size,
+            stride: spec.block_size,
+            shift: 0,
+            slots: spec.file_blocks,
+            seed: spec.seed,
+        }
+    }
+}
+
 /// Builds the chain file `spec` describes: the chain's blocks at shuffled
 /// positions, filler blocks (never carrying the magic) elsewhere.
 pub fn build(spec: &ChainSpec) -> ChainFile {
-    assert!(spec.hops >= 1 && spec.file_blocks >= spec.hops);
     assert!(
         spec.block_size as usize >= HEADER && spec.block_size % 512 == 0 && spec.block_size <= 4096
     );
-    let bs = spec.block_size as usize;
-    let mut rng = Rng::new(spec.seed);
-    let mut slots: Vec<u64> = (0..u64::from(spec.file_blocks)).collect();
+    build_slots(&SlotLayout::from(spec))
+}
+
+/// Builds a chain file laid out as `layout` says: the chain's blocks in
+/// shuffled slots, filler elsewhere. The filler is 8-byte words whose upper
+/// bytes are `00 00 5a 5a`, so no 8 bytes of it, at any offset, are the
+/// magic.
+pub fn build_slots(layout: &SlotLayout) -> ChainFile {
+    let l = layout;
+    assert!(l.hops >= 1 && l.slots >= l.hops);
+    assert!((HEADER as u32..=MAX_WINDOW).contains(&l.block_size) && l.stride >= l.block_size);
+    let mut rng = Rng::new(l.seed);
+    let mut slots: Vec<u64> = (0..u64::from(l.slots)).collect();
     rng.shuffle(&mut slots);
-    let mut bytes = vec![0u8; bs * spec.file_blocks as usize];
+    let len = usize::try_from(l.file_len()).expect("the file fits in memory");
+    let mut bytes = vec![0u8; len];
     for (i, b) in bytes.chunks_mut(8).enumerate() {
-        b.copy_from_slice(&(0x5a5a_0000_0000_0000 | i as u64).to_le_bytes());
+        let word = (0x5a5a_0000_0000_0000 | i as u64).to_le_bytes();
+        b.copy_from_slice(&word[..b.len()]);
     }
-    for i in 0..spec.hops as usize {
-        let at = slots[i] as usize * bs;
-        let next = if i + 1 == spec.hops as usize {
+    for i in 0..l.hops as usize {
+        let at = l.offset(slots[i]) as usize;
+        let next = if i + 1 == l.hops as usize {
             END
         } else {
-            slots[i + 1] * bs as u64
+            l.offset(slots[i + 1])
         };
         let value = rng.next() >> 8;
         let h = &mut bytes[at..at + HEADER];
@@ -88,12 +153,12 @@ pub fn build(spec: &ChainSpec) -> ChainFile {
         h[8..16].copy_from_slice(&next.to_le_bytes());
         h[16..24].copy_from_slice(&value.to_le_bytes());
         h[24..28].copy_from_slice(&(i as u32).to_le_bytes());
-        h[28..32].copy_from_slice(&spec.block_size.to_le_bytes());
+        h[28..32].copy_from_slice(&l.block_size.to_le_bytes());
     }
     ChainFile {
         bytes,
-        start: slots[0] * bs as u64,
-        block_size: spec.block_size,
+        start: l.offset(slots[0]),
+        block_size: l.block_size,
     }
 }
 
@@ -106,7 +171,7 @@ pub enum WalkError {
     Read { offset: u64 },
     /// More than `limit` blocks.
     TooLong,
-    /// A block names a next length that is not 32..=4096 bytes.
+    /// A block names a next length that is not 32..=[`MAX_WINDOW`] bytes.
     BadLength { offset: u64 },
 }
 
@@ -122,11 +187,15 @@ pub fn walk(
     let mut r = ChainResult::default();
     let mut offset = start;
     let mut len = block_size;
-    let mut buf = vec![0u8; 4096];
-    if !(HEADER as u32..=4096).contains(&block_size) {
+    let lengths = HEADER as u32..=MAX_WINDOW;
+    if !lengths.contains(&block_size) {
         return Err(WalkError::BadLength { offset: start });
     }
+    let mut buf = vec![0u8; block_size as usize];
     for _ in 0..limit {
+        if buf.len() < len as usize {
+            buf.resize(len as usize, 0);
+        }
         let block = &mut buf[..len as usize];
         if !read(offset, block) {
             return Err(WalkError::Read { offset });
@@ -144,7 +213,7 @@ pub fn walk(
             return Ok(r);
         }
         len = u32::from_le_bytes(block[28..32].try_into().unwrap());
-        if !(HEADER as u32..=4096).contains(&len) {
+        if !lengths.contains(&len) {
             return Err(WalkError::BadLength { offset });
         }
         offset = next;
@@ -221,5 +290,150 @@ mod tests {
             walk(read_from(&f.bytes), f.start, 512, 256),
             Err(WalkError::BadMagic { offset: second })
         );
+    }
+
+    /// FNV-1a of a file, to pin the bytes [`build`] writes.
+    fn fnv(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+
+    #[test]
+    fn build_writes_the_same_bytes_as_before_slot_layouts() {
+        // Files made by `rnvme mkdb` before `build_slots` existed still verify.
+        let f = build(&ChainSpec {
+            hops: 8,
+            block_size: 512,
+            file_blocks: 64,
+            seed: 5,
+        });
+        assert_eq!((f.start, fnv(&f.bytes)), (13824, 0x900a_46fa_4e6a_36c2));
+        let f = build(&ChainSpec {
+            hops: 6,
+            block_size: 4096,
+            file_blocks: 384,
+            seed: 51610,
+        });
+        assert_eq!((f.start, fnv(&f.bytes)), (102_400, 0x06f2_897b_b778_c00f));
+    }
+
+    /// The offsets of the blocks a walk visits, in order.
+    fn visited(f: &ChainFile, limit: u32) -> Vec<u64> {
+        let mut offsets = Vec::new();
+        let mut read = read_from(&f.bytes);
+        walk(
+            |off, buf| {
+                offsets.push(off);
+                read(off, buf)
+            },
+            f.start,
+            f.block_size,
+            limit,
+        )
+        .unwrap();
+        offsets
+    }
+
+    #[test]
+    fn packed_records_sit_at_unaligned_slot_starts() {
+        let layout = SlotLayout {
+            hops: 40,
+            block_size: 4101,
+            stride: 4101,
+            shift: 0,
+            slots: 200,
+            seed: 11,
+        };
+        let f = build_slots(&layout);
+        assert_eq!(f.bytes.len() as u64, 200 * 4101);
+        assert_eq!(f.bytes, build_slots(&layout).bytes);
+        let r = walk(read_from(&f.bytes), f.start, 4101, 256).unwrap();
+        assert_eq!((r.count, r.last_index), (40, 39));
+        let offsets = visited(&f, 256);
+        assert!(offsets.iter().all(|o| o % 4101 == 0));
+        assert!(offsets.iter().filter(|o| *o % 512 != 0).count() > 30);
+        let mut distinct = offsets.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 40);
+    }
+
+    #[test]
+    fn shifted_pages_start_past_every_boundary() {
+        let f = build_slots(&SlotLayout {
+            hops: 8,
+            block_size: 16384,
+            stride: 16384,
+            shift: 5,
+            slots: 32,
+            seed: 3,
+        });
+        assert_eq!(f.bytes.len(), 5 + 32 * 16384);
+        assert!(visited(&f, 256).iter().all(|o| o % 16384 == 5));
+    }
+
+    #[test]
+    fn filler_of_slot_layouts_never_carries_the_magic_at_any_offset() {
+        let f = build_slots(&SlotLayout {
+            hops: 5,
+            block_size: 4101,
+            stride: 4103,
+            shift: 3,
+            slots: 20,
+            seed: 8,
+        });
+        let magic = MAGIC.to_le_bytes();
+        let at: Vec<u64> = f
+            .bytes
+            .windows(8)
+            .enumerate()
+            .filter(|(_, w)| *w == magic)
+            .map(|(i, _)| i as u64)
+            .collect();
+        let mut want = visited(&f, 256);
+        want.sort_unstable();
+        assert_eq!(at, want);
+    }
+
+    #[test]
+    fn walk_follows_windows_up_to_the_limit_and_no_further() {
+        let mut f = build_slots(&SlotLayout {
+            hops: 2,
+            block_size: MAX_WINDOW,
+            stride: MAX_WINDOW + 1,
+            shift: 1,
+            slots: 2,
+            seed: 4,
+        });
+        assert_eq!(
+            walk(read_from(&f.bytes), f.start, MAX_WINDOW, 8)
+                .unwrap()
+                .count,
+            2
+        );
+        let at = f.start as usize + 28;
+        f.bytes[at..at + 4].copy_from_slice(&(MAX_WINDOW + 1).to_le_bytes());
+        assert_eq!(
+            walk(read_from(&f.bytes), f.start, MAX_WINDOW, 8),
+            Err(WalkError::BadLength { offset: f.start })
+        );
+        assert_eq!(
+            walk(read_from(&f.bytes), f.start, MAX_WINDOW + 1, 8),
+            Err(WalkError::BadLength { offset: f.start })
+        );
+    }
+
+    #[test]
+    #[should_panic]
+    fn slots_smaller_than_their_blocks_are_refused() {
+        build_slots(&SlotLayout {
+            hops: 1,
+            block_size: 4101,
+            stride: 4096,
+            shift: 0,
+            slots: 4,
+            seed: 1,
+        });
     }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
 //! What the arguments of several commands name, parsed: a block size, a
-//! scratch in hex, a storage function, a file to read.
+//! scratch in hex, a storage function, a file to read, files to tag.
 
 use std::{
     fs::File,
@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rnvme::{format::bptree, StorageFunction};
+use rnvme::{format::bptree, Control, StorageFunction, Tag};
 
 /// Which storage function to use.
 #[derive(Debug, Args)]
@@ -23,6 +23,45 @@ pub struct FunctionArg {
     /// A function pinned with `rnvme load --pin`.
     #[arg(long)]
     pub pinned: Option<PathBuf>,
+}
+
+/// The files to tag and how: the arguments of `run` and `attach`.
+#[derive(Debug, Args)]
+pub struct TagSetArgs {
+    /// The file to tag (ext4 on NVMe, no writers), or up to 64 files to tag
+    /// together as a tag set: file index i of the set is the i-th given.
+    #[arg(required = true, num_args = 1..=64, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub function: FunctionArg,
+    /// Reads per chain at most (1..=256; default 32).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub max_hops: u32,
+}
+
+/// Tags `files` (opened from `paths`, in order) with `f`: one file alone,
+/// several as a tag set. A file the module refuses is named by its path.
+pub fn attach<'c>(
+    control: &'c Control,
+    paths: &[PathBuf],
+    files: &[File],
+    f: &StorageFunction,
+    max_hops: u32,
+) -> Result<Tag<'c>> {
+    if let [file] = files {
+        return Ok(control.attach(file, f, max_hops)?);
+    }
+    let set: Vec<&File> = files.iter().collect();
+    control.attach_set(&set, f, max_hops).map_err(|e| {
+        let refused = match &e {
+            rnvme::Error::AttachSet { failed, .. } => paths.get(*failed as usize),
+            _ => None,
+        };
+        match refused {
+            Some(path) => anyhow::Error::new(e).context(path.display().to_string()),
+            None => e.into(),
+        }
+    })
 }
 
 /// `--block-size`, `--node-size`: 512 or 4096.
@@ -79,6 +118,11 @@ pub fn load(name: &str) -> Result<StorageFunction> {
 
 pub fn open_ro(path: &Path) -> Result<File> {
     File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Opens every file of `paths` for reading, in order.
+pub fn open_all(paths: &[PathBuf]) -> Result<Vec<File>> {
+    paths.iter().map(|p| open_ro(p)).collect()
 }
 
 /// The superblock of a B+-tree file.

@@ -1,49 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! `run`, `lookup`, `scan`: tag a file, do one chain read (or a lookup per
-//! key, or a scan), print, detach.
+//! `run`, `lookup`, `scan`: tag a file (or, for `run`, a tag set), do one
+//! chain read (or a lookup per key, or a scan), print, detach.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use rnvme::{Control, StorageFunction};
+use rnvme::{Control, StorageFunction, Window};
 
 use crate::{
-    args::{block_size, function, open_ro, read_super, FunctionArg},
+    args::{attach, block_size, function, open_all, open_ro, read_super, TagSetArgs},
     output,
 };
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The file to read.
-    file: PathBuf,
     #[command(flatten)]
-    function: FunctionArg,
+    pub set: TagSetArgs,
     #[command(flatten)]
-    read: ReadArgs,
-    /// Reads per chain at most (1..=256; default 32).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
-    max_hops: u32,
+    pub read: ReadArgs,
 }
 
+/// The first read of a chain and what to print.
 #[derive(Debug, Args, Clone)]
-struct ReadArgs {
-    /// File offset of the first read.
+pub struct ReadArgs {
+    /// Index in the tag set of the file of the first read.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..64))]
+    pub file_index: u32,
+    /// File offset of the first read (any byte offset).
     #[arg(long)]
-    offset: u64,
-    /// Bytes of the first read (a multiple of the logical block size).
-    #[arg(long, default_value_t = 4096)]
-    len: u32,
+    pub offset: u64,
+    /// Bytes of the first read (1..=65536).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub len: u32,
     /// The scratch to start with, as hex bytes (the rest is zero).
     #[arg(long, default_value = "")]
-    scratch: String,
+    pub scratch: String,
     /// Bytes of scratch to print afterwards.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(0..=4096))]
-    show: u32,
+    pub show: u32,
     /// Submit polled reads (needs NVMe poll queues).
     #[arg(long)]
-    polled: bool,
+    pub polled: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,11 +84,16 @@ pub struct ScanArgs {
 /// `rnvme run`: one chain read.
 pub fn run(device: &Path, a: &RunArgs) -> Result<()> {
     let control = Control::open(device)?;
-    let f = function(&a.function)?;
-    let file = open_ro(&a.file)?;
-    let tag = control.attach(&file, &f, a.max_hops)?;
+    let f = function(&a.set.function)?;
+    let files = open_all(&a.set.files)?;
+    let tag = attach(&control, &a.set.files, &files, &f, a.set.max_hops)?;
     let r = &a.read;
-    output::chain_read(&tag, r.offset, r.len, &r.scratch, r.show, r.polled)
+    let first = Window {
+        file: r.file_index,
+        offset: r.offset,
+        len: r.len,
+    };
+    output::chain_read(&tag, first, &r.scratch, r.show, r.polled)
 }
 
 /// `rnvme lookup`: B+-tree lookups with the built-in or a pinned function.

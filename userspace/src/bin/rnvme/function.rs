@@ -32,8 +32,8 @@ pub struct TestRunArgs {
     /// Offset of the block in that file; also the function's file offset.
     #[arg(long, default_value_t = 0)]
     offset: u64,
-    /// Bytes of the block (1..=4096).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Bytes of the block (1..=65536).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65536))]
     len: u32,
     /// The hop number the function sees.
     #[arg(long, default_value_t = 0)]
@@ -81,7 +81,10 @@ pub fn test_run(args: &TestRunArgs) -> Result<()> {
     let r = f.test_run(&block, args.offset, args.hop, &mut scratch)?;
     match r.verdict {
         Some(rnvme::Verdict::Next) => {
-            println!("verdict Next: read {} B at {}", r.next_len, r.next_offset)
+            println!(
+                "verdict Next: read {} B at {} of file {}",
+                r.next_len, r.next_offset, r.next_file
+            )
         }
         Some(v) => println!("verdict {v:?}"),
         None => println!("return value {} (not a verdict)", r.retval),

@@ -46,13 +46,16 @@ enum Command {
     ///
     /// Example: rnvme load bptree --pin /sys/fs/bpf/bptree
     Load(LoadArgs),
-    /// Tag a file with a storage function and keep the tag for a session:
-    /// reads commands (run, lookup, scan, stats, detach) from standard input
-    /// until `detach` or end of input. Tags live as long as the session.
+    /// Tag a file, or several files as one tag set, with a storage function
+    /// and keep the tag for a session: reads commands (run, lookup, scan,
+    /// stats, detach) from standard input until `detach` or end of input.
+    /// Tags live as long as the session.
     ///
     /// Example: rnvme attach /mnt/nvme/tree.db --function bptree
     Attach(AttachArgs),
-    /// Run one chain read on a file: attach, read, print, detach.
+    /// Run one chain read on a file, or on several files tagged as one tag
+    /// set: attach, read, print, detach. The first read is --len bytes
+    /// (1..=65536) at any byte --offset of file --file-index of the set.
     ///
     /// Example: rnvme run /mnt/nvme/chain.db --function chain --offset 8192 --len 4096
     Run(RunArgs),
@@ -70,7 +73,8 @@ enum Command {
     ///
     /// Example: rnvme test-run chain --block-file /mnt/nvme/chain.db --offset 8192 --len 4096
     TestRun(TestRunArgs),
-    /// Show the module's counters.
+    /// Show the module's counters, and the reads the driver left to the
+    /// module (process context) by reason.
     ///
     /// Example: rnvme stats --format json
     Stats(StatsArgs),
@@ -173,7 +177,11 @@ mod tests {
             "rnvme mkdb records f --blocks 4 --block-size 1000",
             "rnvme lookup f",
             "rnvme stats --format xml",
-            "rnvme test-run chain --block-file f --len 5000",
+            "rnvme test-run chain --block-file f --len 65537",
+            "rnvme run f --function chain --offset 0 --len 0",
+            "rnvme run f --function chain --offset 0 --len 65537",
+            "rnvme run f --function chain --offset 0 --file-index 64",
+            "rnvme attach --function chain",
         ];
         for argv in bad {
             let argv: Vec<&str> = argv.split(' ').collect();
@@ -183,5 +191,53 @@ mod tests {
         assert!(
             matches!(ok.command, Command::Lookup(LookupArgs { ref keys, polled: true, .. }) if keys == &[5, 9])
         );
+    }
+
+    #[test]
+    fn run_and_attach_take_a_tag_set_and_a_window() {
+        let argv =
+            "rnvme run a.db b.db c.db --function chain --file-index 2 --offset 4097 --len 65536";
+        let cli = Cli::try_parse_from(argv.split(' ')).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run: {:?}", cli.command)
+        };
+        let files: Vec<_> = run.set.files.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(files, ["a.db", "b.db", "c.db"]);
+        assert_eq!(
+            (run.read.file_index, run.read.offset, run.read.len),
+            (2, 4097, 65536)
+        );
+        // One file and the defaults: file 0, 4096 bytes.
+        let cli = Cli::try_parse_from([
+            "rnvme",
+            "run",
+            "a.db",
+            "--function",
+            "chain",
+            "--offset",
+            "9",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.set.files.len(), 1);
+        assert_eq!((run.read.file_index, run.read.len), (0, 4096));
+
+        let cli =
+            Cli::try_parse_from(["rnvme", "attach", "a.db", "b.db", "--pinned", "/p"]).unwrap();
+        let Command::Attach(a) = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(a.set.files.len(), 2);
+
+        // A set has 64 files at most.
+        let mut argv: Vec<String> = ["rnvme", "attach", "--function", "chain"]
+            .map(String::from)
+            .to_vec();
+        argv.extend((0..64).map(|i| format!("f{i}")));
+        assert!(Cli::try_parse_from(&argv).is_ok());
+        argv.push("f64".into());
+        assert!(Cli::try_parse_from(&argv).is_err());
     }
 }

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use clap::ValueEnum;
-use rnvme::{format::bptree, ChainOutcome, Control, Tag};
+use rnvme::{format::bptree, ChainOutcome, Control, Tag, Window};
 
 use crate::args::{hex, parse_hex};
 
@@ -19,28 +19,23 @@ pub enum Format {
 
 fn print_outcome(out: &ChainOutcome) {
     println!(
-        "verdict {:?}, {} reads ({} resubmitted by the driver), last read {} B at {}",
-        out.verdict, out.hops, out.driver_hops, out.last_len, out.last_offset
+        "verdict {:?}, {} reads ({} resubmitted by the driver), last read {} B at {} of file {}",
+        out.verdict, out.hops, out.driver_hops, out.last_len, out.last_offset, out.last_file
     );
 }
 
-/// One chain read from `offset`, starting with the scratch `scratch_hex`;
+/// One chain read from `first`, starting with the scratch `scratch_hex`;
 /// prints the outcome and the first `show` bytes of the scratch.
 pub fn chain_read(
     tag: &Tag,
-    offset: u64,
-    len: u32,
+    first: Window,
     scratch_hex: &str,
     show: u32,
     polled: bool,
 ) -> Result<()> {
     let mut scratch = parse_hex(scratch_hex)?;
     scratch.resize(scratch.len().max(show as usize), 0);
-    let out = if polled {
-        tag.chain_read_polled(offset, len, &mut scratch, None)?
-    } else {
-        tag.chain_read(offset, len, &mut scratch, None)?
-    };
+    let out = tag.chain(first, &mut scratch, None, polled)?;
     print_outcome(&out);
     println!("scratch {}", hex(&scratch[..show as usize]));
     Ok(())
@@ -78,9 +73,11 @@ pub fn scan(tag: &Tag, block_size: u32, first: u64, blocks: u64, lo: u64, hi: u6
     Ok(())
 }
 
-/// The module's counters.
+/// The module's counters, and the reads the driver left to the module by
+/// reason.
 pub fn stats(control: &Control, format: Format) -> Result<()> {
-    let s = control.stats()?;
+    let m = control.metrics()?;
+    let s = &m.stats;
     let rows = [
         ("chains", s.chains),
         ("done", s.done),
@@ -93,17 +90,25 @@ pub fn stats(control: &Control, format: Format) -> Result<()> {
         ("cache_misses", s.cache_misses),
         ("tags", s.tags),
     ];
+    let fallbacks = rnvme::abi::FALLBACKS.iter().zip(m.fallbacks);
     match format {
         Format::Table => {
             for (name, v) in rows {
-                println!("{name:<14} {v}");
+                println!("{name:<16} {v}");
+            }
+            for (reason, v) in fallbacks {
+                println!("{:<16} {v}", format!("fallback_{reason}"));
             }
         }
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> = rows
+            let mut map: serde_json::Map<String, serde_json::Value> = rows
                 .iter()
                 .map(|(k, v)| (k.to_string(), (*v).into()))
                 .collect();
+            let by_reason: serde_json::Map<String, serde_json::Value> = fallbacks
+                .map(|(reason, v)| (reason.to_string(), v.into()))
+                .collect();
+            map.insert("fallbacks".into(), by_reason.into());
             println!("{}", serde_json::Value::Object(map));
         }
     }

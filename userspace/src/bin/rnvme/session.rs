@@ -10,22 +10,17 @@ use std::{
 
 use anyhow::Result;
 use clap::{Args, Parser};
-use rnvme::{Control, Tag};
+use rnvme::{Control, Tag, Window};
 
 use crate::{
-    args::{function, open_ro, read_super, FunctionArg},
+    args::{self, function, open_all, read_super, TagSetArgs},
     output::{self, Format},
 };
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// The file to tag (ext4 on NVMe, no writers).
-    file: PathBuf,
     #[command(flatten)]
-    function: FunctionArg,
-    /// Reads per chain at most (1..=256; default 32).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
-    max_hops: u32,
+    pub set: TagSetArgs,
 }
 
 /// Commands of an `attach` session, one per line.
@@ -36,14 +31,18 @@ pub struct AttachArgs {
     disable_version_flag = true
 )]
 enum SessionCommand {
-    /// run OFFSET LEN [SCRATCH-HEX]: one chain read.
+    /// run OFFSET LEN [SCRATCH-HEX] [--file-index N]: one chain read, from
+    /// file N of the set (default 0).
     Run {
         offset: u64,
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=65536))]
         len: u32,
         #[arg(default_value = "")]
         scratch: String,
+        #[arg(long, default_value_t = 0)]
+        file_index: u32,
     },
-    /// lookup KEY...: B+-tree lookups (the file must be a tree).
+    /// lookup KEY...: B+-tree lookups (file 0 of the set must be a tree).
     Lookup { keys: Vec<u64> },
     /// scan BLOCK-SIZE FIRST BLOCKS LO HI: aggregate records.
     Scan {
@@ -59,20 +58,23 @@ enum SessionCommand {
     Detach,
 }
 
-/// `rnvme attach`: tags the file, then runs the session.
+/// `rnvme attach`: tags the file (or the files, as a tag set), then runs
+/// the session.
 pub fn attach(device: &Path, a: &AttachArgs) -> Result<()> {
     let control = Control::open(device)?;
-    let f = function(&a.function)?;
-    let file = open_ro(&a.file)?;
-    let tag = control.attach(&file, &f, a.max_hops)?;
-    session(&control, &tag, &a.file)
+    let f = function(&a.set.function)?;
+    let files = open_all(&a.set.files)?;
+    let tag = args::attach(&control, &a.set.files, &files, &f, a.set.max_hops)?;
+    session(&control, &tag, &a.set.files)
 }
 
-fn session(control: &Control, tag: &Tag, file: &Path) -> Result<()> {
+fn session(control: &Control, tag: &Tag, files: &[PathBuf]) -> Result<()> {
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     println!(
-        "tag {} on {} ({} extents); commands: run OFFSET LEN [SCRATCH-HEX] | lookup KEY... | scan BS FIRST BLOCKS LO HI | stats | detach",
+        "tag {} on {} ({} files, {} extents); commands: run OFFSET LEN [SCRATCH-HEX] [--file-index N] | lookup KEY... | scan BS FIRST BLOCKS LO HI | stats | detach",
         tag.id(),
-        file.display(),
+        names.join(", "),
+        tag.files(),
         tag.extents()
     );
     for line in std::io::stdin().lock().lines() {
@@ -100,9 +102,17 @@ fn session(control: &Control, tag: &Tag, file: &Path) -> Result<()> {
                 offset,
                 len,
                 scratch,
-            } => output::chain_read(tag, offset, len, &scratch, 32, false),
+                file_index,
+            } => {
+                let first = Window {
+                    file: file_index,
+                    offset,
+                    len,
+                };
+                output::chain_read(tag, first, &scratch, 32, false)
+            }
             SessionCommand::Lookup { keys } => {
-                read_super(file).and_then(|sup| output::lookup(tag, &sup, &keys, false))
+                read_super(&files[0]).and_then(|sup| output::lookup(tag, &sup, &keys, false))
             }
             SessionCommand::Scan {
                 block_size,
@@ -143,5 +153,16 @@ mod tests {
             Ok(SessionCommand::Detach)
         ));
         assert!(SessionCommand::try_parse_from(["run", "x"]).is_err());
+        assert!(SessionCommand::try_parse_from(["run", "0", "0"]).is_err());
+        assert!(SessionCommand::try_parse_from(["run", "0", "65537"]).is_err());
+        assert!(matches!(
+            SessionCommand::try_parse_from(["run", "7", "65536", "--file-index", "3"]),
+            Ok(SessionCommand::Run {
+                offset: 7,
+                len: 65536,
+                file_index: 3,
+                ..
+            })
+        ));
     }
 }
