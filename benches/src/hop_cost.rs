@@ -50,8 +50,9 @@ pub struct WindowRun {
     /// chain's first (which the module issues); none at depth 1.
     pub driver_fraction_after_first: Option<f64>,
     /// Of the reads after the first, the share whose covering range of
-    /// logical blocks is as long as the read before's: the most the driver
-    /// can resubmit.
+    /// logical blocks is as long as the read before's: what the driver
+    /// resubmits without the module's keeping of the read length (a longer
+    /// read from the same block, where the file's extent allows).
     pub same_length_fraction: Option<f64>,
     /// The module's fallback counters over the run (module-wide), by reason.
     pub fallbacks: BTreeMap<String, u64>,
@@ -248,7 +249,7 @@ impl Windows {
                 .collect();
             let _ = writeln!(
                 t,
-                "  {} {} B depth {} {:?}: driver {} of {} reads ({}), {} of the reads after the first (at most {}: as long as the read before); fallbacks: {}",
+                "  {} {} B depth {} {:?}: driver {} of {} reads ({}), {} of the reads after the first ({} cover as many blocks as the read before; the module pads the others where the file allows); fallbacks: {}",
                 r.workload.label(),
                 r.block_size,
                 r.depth,

@@ -103,8 +103,10 @@ pub fn logical_block_size(path: &Path) -> Option<u32> {
 }
 
 /// Of the reads of `c`'s chain after its first, how many have a covering
-/// range of `lba`-byte blocks as long as the read before's: the most the
-/// driver can resubmit (it reuses the request only for the same length).
+/// range of `lba`-byte blocks as long as the read before's (the driver
+/// reuses the request only for reads of one length; the module pads a
+/// shorter read to the previous length where the file allows, so the driver
+/// may resubmit more than these).
 pub fn same_length_hops(c: &ChainFile, lba: u32) -> Result<u32> {
     let mut lens = Vec::new();
     let mut read = memory_reader(&c.bytes);
