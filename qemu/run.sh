@@ -54,6 +54,16 @@ CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=1 panic=-1 oops=pani
 if [[ ${FLAVOUR:-release} == debug ]]; then
 	CMDLINE+=" rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
 fi
+# RNVME_ONLY=a,b: a development aid, runs only the vmtest scenarios whose
+# names start with one of these (no shell or late tests). CI never sets it.
+if [[ -n ${RNVME_ONLY:-} ]]; then
+	CMDLINE+=" rnvme.only=$RNVME_ONLY"
+fi
+# RNVME_BENCH_ARGS="--workloads windows": options for the benchmark (bench
+# mode).
+if [[ -n ${RNVME_BENCH_ARGS:-} ]]; then
+	CMDLINE+=" rnvme.bench_args=${RNVME_BENCH_ARGS// /\~}"
+fi
 
 base_args() {
 	echo -machine pc -m "$MEM" -smp "$CPUS" -no-reboot -display none

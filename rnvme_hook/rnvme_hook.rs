@@ -44,7 +44,7 @@ use crate::{
     control::Control,
     counters::COUNTERS,
     ffi::{
-        chain_io::wait_idle,
+        chain_io::{wait_idle, TAG_SPLITS},
         hook::HookRegistration,
         debugfs::DebugfsCounters,
         miscdev,
@@ -77,7 +77,11 @@ struct RnvmeHook {
 impl kernel::Module for RnvmeHook {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let registry = TagRegistry::new()?;
-        let debugfs = DebugfsCounters::create(c_str!("rnvme"), COUNTERS.named());
+        let debugfs = DebugfsCounters::create(
+            c_str!("rnvme"),
+            COUNTERS.named(),
+            [(c_str!("test_tag_splits"), &TAG_SPLITS)],
+        );
         let hook = HookRegistration::register()?;
         let control =
             miscdev::Registration::register(c_str!("rnvme"), CONTROL_MODE, module, registry)?;

@@ -40,6 +40,13 @@ pub(crate) const FALLBACK_DEVICE: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_
 const FALLBACK_SPLIT: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_SPLIT;
 const FALLBACK_OTHER: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_OTHER;
 
+/// A test switch (`/sys/kernel/debug/rnvme/test_tag_splits`, root only):
+/// submit a read the block layer will split with the hook's tag anyway, so
+/// that tests can show the hook leaves split bios alone (the clone is not
+/// the chain's bio, the rest of it is shorter than the window) and the
+/// function still runs, in process context.
+pub(crate) static TAG_SPLITS: AtomicBool = AtomicBool::new(false);
+
 /// Reads in flight, for module teardown.
 static INFLIGHT: AtomicU64 = AtomicU64::new(0);
 
@@ -303,8 +310,10 @@ impl<T: Translate> ChainIo<T> {
             // A bio the block layer would split must not reach the hook in
             // pieces: read it untagged; `run_if_needed` runs the function.
             if tagged && !bindings::rnvme_bio_fits(bio) {
-                (*bio).bi_opf &= !(1 << bindings::req_flag_bits___REQ_RNVME);
                 self.unseen.store(FALLBACK_SPLIT, Ordering::Relaxed);
+                if !TAG_SPLITS.load(Ordering::Relaxed) {
+                    (*bio).bi_opf &= !(1 << bindings::req_flag_bits___REQ_RNVME);
+                }
             }
             if polled {
                 // Keep the bio alive for `bio_poll` after it completes.

@@ -17,6 +17,17 @@ pub struct Window {
     pub len: u32,
 }
 
+impl Window {
+    /// `len` bytes at `offset` of file 0 (the only file of a one-file tag).
+    pub fn first(offset: u64, len: u32) -> Self {
+        Self {
+            file: 0,
+            offset,
+            len,
+        }
+    }
+}
+
 /// How a successful chain read ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainOutcome {
@@ -89,12 +100,7 @@ impl Control {
         scratch: &mut [u8],
         out: Option<&mut [u8]>,
     ) -> Result<ChainOutcome> {
-        let first = Window {
-            file: 0,
-            offset,
-            len,
-        };
-        self.chain(tag, first, scratch, out, false)
+        self.chain(tag, Window::first(offset, len), scratch, out, false)
     }
 
     /// [`Control::chain_read`] with polled I/O.
@@ -106,11 +112,6 @@ impl Control {
         scratch: &mut [u8],
         out: Option<&mut [u8]>,
     ) -> Result<ChainOutcome> {
-        let first = Window {
-            file: 0,
-            offset,
-            len,
-        };
-        self.chain(tag, first, scratch, out, true)
+        self.chain(tag, Window::first(offset, len), scratch, out, true)
     }
 }

@@ -205,11 +205,7 @@ impl<'c> Tag<'c> {
         polled: bool,
     ) -> Result<(bptree::Found, ChainOutcome)> {
         let mut scratch = bptree::query(key);
-        let root = Window {
-            file: 0,
-            offset: sup.root,
-            len: sup.node_size,
-        };
+        let root = Window::first(sup.root, sup.node_size);
         let out = self.chain(root, &mut scratch, None, polled)?;
         Ok((bptree::parse_query(&scratch), out))
     }

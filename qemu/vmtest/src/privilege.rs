@@ -10,26 +10,21 @@ use std::{
     io::Write,
     os::{
         fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
-        unix::{
-            fs::{chown, PermissionsExt},
-            process::CommandExt,
-        },
+        unix::fs::{chown, PermissionsExt},
     },
     path::Path,
-    process::{Command, ExitCode},
+    process::ExitCode,
 };
 
 use anyhow::{bail, ensure, Context, Result};
 use rnvme::{abi, Control, Error, DEFAULT_DEVICE};
 
 use crate::{
+    children::{run_as_user, USER},
     expect::expect_errno,
     files,
     fixtures::{fixture, write_test_file},
 };
-
-/// The unprivileged user of the guest (`user` in its /etc/passwd).
-const USER: u32 = 1000;
 
 /// As uid 1000, holding a storage function root loaded: tagging root's
 /// 0644 file is refused with EACCES and root can still open it for writing;
@@ -43,23 +38,12 @@ pub fn unprivileged_attach() -> Result<()> {
     files::write_contiguous(&own_file, &[2u8; 4096])?;
     chown(&own_file, Some(USER), Some(USER))?;
     let f = fixture("jump")?;
-    // The child inherits this descriptor (dup clears close-on-exec).
-    // SAFETY: `dup` of a valid descriptor; the result is owned below.
-    let prog = unsafe { OwnedFd::from_raw_fd(libc::dup(f.as_fd().as_raw_fd())) };
     let tags_before = Control::open(DEFAULT_DEVICE)?.stats()?.tags;
-    let out = Command::new("/proc/self/exe")
-        .args(["attach-as-user", &prog.as_raw_fd().to_string()])
-        .arg(&root_file)
-        .arg(&own_file)
-        .uid(USER)
-        .gid(USER)
-        .output()?;
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    ensure!(
-        out.status.success(),
-        "the uid {USER} child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_as_user(
+        "attach-as-user",
+        &f,
+        &[root_file.as_os_str(), own_file.as_os_str()],
+    )?;
     // Root's writes were never denied, and nothing is left attached.
     OpenOptions::new()
         .write(true)

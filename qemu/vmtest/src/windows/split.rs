@@ -2,7 +2,9 @@
 
 //! Windows larger than the device takes in one request: the module reads
 //! them through the block layer, which splits them, and runs the function
-//! in process context.
+//! in process context. Forced to tag them anyway (a root-only debugfs test
+//! switch), the split pieces reach the driver's hook, which must leave them
+//! alone: the answers are the same.
 
 use anyhow::{ensure, Result};
 use rnvme::{format::Layout, Control, Window, DEFAULT_DEVICE};
@@ -18,15 +20,26 @@ use crate::{
 /// layer: the driver resubmits none of them, the module reads them and runs
 /// the function in process context, counting each as a "split" fallback,
 /// and every answer equals pread; 4 KiB windows still go through the
-/// driver. The limit is put back, also when the test fails.
+/// driver. Then the same with the module's `test_tag_splits` switch on:
+/// the split bios carry the hook's tag, and the hook's guard (a clone the
+/// block layer split off is not the chain's bio; the rest of the chain's
+/// bio is shorter than its window) keeps it from running the function on a
+/// piece or resubmitting one. The limit and the switch are put back, also
+/// when the test fails.
 pub fn windows_split() -> Result<()> {
     let mount = "/mnt/nvme4k";
     let data = DataFile::create(mount, "windows-split", 31, FILE_LEN, Layout::Contiguous)?;
     let dev = files::block_device(mount)?;
     let limit = Setting::set(format!("/sys/block/{dev}/queue/max_sectors_kb"), "4")?;
     let r = split_chains(&data, &dev);
+    let tagged = r.and_then(|()| {
+        let switch = Setting::set("/sys/kernel/debug/rnvme/test_tag_splits", "Y")?;
+        let r = split_chains(&data, &dev);
+        switch.restore()?;
+        r.map(|()| println!("ok: the same with split bios tagged: the hook left every piece alone"))
+    });
     limit.restore()?;
-    r?;
+    tagged?;
     data.remove()
 }
 
