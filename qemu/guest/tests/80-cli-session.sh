@@ -47,6 +47,11 @@ out=$(rnvme test-run chain --block-file chain.db --offset "$start" --len 4096)
 echo "$out"
 echo "$out" | grep -q 'verdict Next: read 4096 B at' || fail "test-run"
 rnvme mkdb records records.db --blocks 64 --block-size 4096 --key-space 100
+# A tag set: the chain is file 1 of two files.
+out=$(rnvme run records.db chain.db --function chain --file-index 1 --offset "$start" --len 4096)
+echo "$out"
+echo "$out" | grep -q 'verdict Done, 8 reads' || fail "chain run on a tag set"
+echo "$out" | grep -q 'of file 1' || fail "last read not of file 1"
 out=$(rnvme scan records.db --block-size 4096 --lo 10 --hi 19)
 echo "$out"
 echo "$out" | grep -qE '^[1-9][0-9]* matching records in 64 blocks' || fail "scan"
