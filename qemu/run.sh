@@ -54,8 +54,9 @@ CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=1 panic=-1 oops=pani
 if [[ ${FLAVOUR:-release} == debug ]]; then
 	CMDLINE+=" rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
 fi
-# RNVME_ONLY=a,b: a development aid, runs only the vmtest scenarios whose
-# names start with one of these (no shell or late tests). CI never sets it.
+# RNVME_ONLY=a,b: a development aid, runs only the shell tests and vmtest
+# scenarios whose names start with one of these (no late tests). CI never
+# sets it.
 if [[ -n ${RNVME_ONLY:-} ]]; then
 	CMDLINE+=" rnvme.only=$RNVME_ONLY"
 fi

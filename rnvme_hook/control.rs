@@ -52,7 +52,8 @@ impl Control {
         if args.extents != 0 {
             return Err(EINVAL);
         }
-        let (prog_fd, fd, flags, max_hops) = (args.prog_fd, args.file_fd, args.flags, args.max_hops);
+        let (prog_fd, fd, flags, max_hops) =
+            (args.prog_fd, args.file_fd, args.flags, args.max_hops);
         self.attach_files(prog_fd, &[fd], flags, max_hops, |id, extents| {
             args.tag = id;
             args.extents = extents;
@@ -77,12 +78,18 @@ impl Control {
         }
         args.failed = u32::MAX;
         let answer = args;
-        let result = self.attach_files(args.prog_fd, &fds, args.flags, args.max_hops, |id, extents| {
-            let mut a = answer;
-            a.tag = id;
-            a.extents = extents;
-            writer.write(&a)
-        });
+        let result = self.attach_files(
+            args.prog_fd,
+            &fds,
+            args.flags,
+            args.max_hops,
+            |id, extents| {
+                let mut a = answer;
+                a.tag = id;
+                a.extents = extents;
+                writer.write(&a)
+            },
+        );
         match result {
             Ok(()) => Ok(0),
             Err((failed, e)) => {

@@ -45,8 +45,8 @@ use crate::{
     counters::COUNTERS,
     ffi::{
         chain_io::{wait_idle, TAG_SPLITS},
-        hook::HookRegistration,
         debugfs::DebugfsCounters,
+        hook::HookRegistration,
         miscdev,
     },
     registry::TagRegistry,

@@ -16,8 +16,8 @@ use crate::{
     ffi::{
         bpf::Prog,
         chain_io::{
-            Read, Route, Translate, Window, FALLBACK_DEVICE, FALLBACK_EXTENTS, MAX_FILES,
-            MAX_HOPS, MAX_LBA, MAX_READ, MAX_WINDOW,
+            Read, Route, Translate, Window, FALLBACK_DEVICE, FALLBACK_EXTENTS, MAX_FILES, MAX_HOPS,
+            MAX_LBA, MAX_READ, MAX_WINDOW,
         },
         errno,
         file::{FileLayout, FrozenFile},
@@ -120,7 +120,12 @@ impl TaggedFile {
                 return Ok((win, true));
             }
         }
-        match extent::lookup(&self.extents, self.layout.blkbits, start, end.wrapping_sub(start)) {
+        match extent::lookup(
+            &self.extents,
+            self.layout.blkbits,
+            start,
+            end.wrapping_sub(start),
+        ) {
             Lookup::Sector(s) => {
                 win.sector = s;
                 Ok((win, true))
@@ -154,8 +159,7 @@ impl Tag {
         id: u32,
     ) -> core::result::Result<Self, (u32, Error)> {
         let whole = |e| (u32::MAX, e);
-        if flags != 0 || max_hops > MAX_HOPS || fds.is_empty() || fds.len() > MAX_FILES as usize
-        {
+        if flags != 0 || max_hops > MAX_HOPS || fds.is_empty() || fds.len() > MAX_FILES as usize {
             return Err(whole(EINVAL));
         }
         let max_hops = match max_hops {
@@ -251,7 +255,12 @@ impl Tag {
             None => (None, 0),
         };
         f.into_iter().flat_map(move |f| {
-            extent::pieces(&f.extents, f.layout.blkbits, start, u64::from(read.win.bytes))
+            extent::pieces(
+                &f.extents,
+                f.layout.blkbits,
+                start,
+                u64::from(read.win.bytes),
+            )
         })
     }
 }

@@ -13,11 +13,11 @@ use core::{
 };
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
+use super::chain_buf::{add_to_bio, bio_vecs, ChainBuf};
 pub(crate) use super::{
     chain_buf::MAX_READ,
     hook::{Route, Translate, Window},
 };
-use super::chain_buf::{add_to_bio, bio_vecs, ChainBuf};
 use crate::extent::Piece;
 
 pub(crate) const SCRATCH_SIZE: usize = bindings::RNVME_SCRATCH_SIZE as usize;
@@ -65,9 +65,8 @@ const _: () = assert!(SCRATCH_SIZE == 4096);
 // The ioctl ABI repeats these kernel UAPI bounds.
 const _: () = assert!(crate::abi::MAX_WINDOW == MAX_WINDOW);
 const _: () = assert!(crate::abi::MAX_FILES == MAX_FILES);
-const _: () = assert!(
-    crate::abi::FALLBACKS.len() == bindings::rnvme_fallback_RNVME_FALLBACK_NR as usize
-);
+const _: () =
+    assert!(crate::abi::FALLBACKS.len() == bindings::rnvme_fallback_RNVME_FALLBACK_NR as usize);
 
 /// The state of one chain read on `T`, shared by the submitter, the driver's
 /// hook and the bio completion.
@@ -209,7 +208,13 @@ impl<T: Translate> ChainIo<T> {
         self.start_read(read)?;
         self.unseen.store(FALLBACK_EXTENTS, Ordering::Relaxed);
         for p in pieces {
-            self.submit(read.file, p.sector, p.buf_offset as u32, p.len as u32, false)?;
+            self.submit(
+                read.file,
+                p.sector,
+                p.buf_offset as u32,
+                p.len as u32,
+                false,
+            )?;
             self.wait()?;
         }
         Ok(())
@@ -283,7 +288,10 @@ impl<T: Translate> ChainIo<T> {
         // inside the window's buffer (checked above), which lives as long as
         // `self`, and the bio holds a reference to `self`.
         let added = unsafe {
-            let start = (*self.chain.get()).buf.cast::<u8>().add(buf_offset as usize);
+            let start = (*self.chain.get())
+                .buf
+                .cast::<u8>()
+                .add(buf_offset as usize);
             add_to_bio(bio, start, len)
         };
         if let Err(e) = added {
