@@ -8,11 +8,16 @@
 use std::{
     collections::BTreeMap,
     fs,
+    mem::offset_of,
     os::fd::{AsFd, AsRawFd},
 };
 
 use anyhow::{ensure, Context, Result};
-use rnvme::{abi, format::chain::ChainResult, Control, StorageFunction, DEFAULT_DEVICE};
+use rnvme::{
+    abi::{self, AttachSet, ChainRead},
+    format::chain::ChainResult,
+    Control, StorageFunction, DEFAULT_DEVICE,
+};
 
 use crate::{
     bpf_syscall::{bpf, BPF_PROG_LOAD, BPF_PROG_TEST_RUN},
@@ -85,6 +90,14 @@ pub fn fuzz_ioctl() -> Result<()> {
     let guard = Guard::new()?;
     let mut scratch = vec![0u8; 4096];
     let mut out = vec![0u8; 4096];
+    // The fds of an IOC_ATTACH_SET: ours, the program's, bad ones.
+    let set_fds: Vec<i32> = (0..abi::MAX_FILES + 1)
+        .map(|i| match i % 4 {
+            3 => -1,
+            2 if i > 32 => 9999,
+            _ => file.as_raw_fd(),
+        })
+        .collect();
     let mut rng = Rng(seed);
     let mut results: BTreeMap<String, u64> = BTreeMap::new();
     let mut attached: Vec<u32> = Vec::new();
@@ -96,6 +109,7 @@ pub fn fuzz_ioctl() -> Result<()> {
         abi::IOC_STATS,
         abi::IOC_METRICS,
         abi::IOC_TAGS,
+        abi::IOC_ATTACH_SET,
     ];
     for _ in 0..ITERATIONS {
         // The command: a real one, a real one with another size or
@@ -144,36 +158,78 @@ pub fn fuzz_ioctl() -> Result<()> {
                     };
                     put32(&mut buf, 0, tag);
                 }
+                abi::IOC_ATTACH_SET => {
+                    put32(
+                        &mut buf,
+                        offset_of!(AttachSet, prog_fd),
+                        rng.pick(&fds) as u32,
+                    );
+                    put32(&mut buf, offset_of!(AttachSet, flags), rng.pick(&[0, 0, 1]));
+                    put32(
+                        &mut buf,
+                        offset_of!(AttachSet, max_hops),
+                        rng.pick(&[0, 1, 257]),
+                    );
+                    let n = rng.pick(&[0, 1, 2, 3, 64, 65, u32::MAX]);
+                    put32(&mut buf, offset_of!(AttachSet, nr_files), n);
+                    // The fds: ours (`set_fds`, 65 of them), or a bad pointer.
+                    let fds_ptr =
+                        rng.pick(&[set_fds.as_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]);
+                    put64(&mut buf, offset_of!(AttachSet, fds), fds_ptr);
+                    let reserved = offset_of!(AttachSet, reserved);
+                    buf[reserved..reserved + 20].fill(0);
+                    if rng.below(8) == 0 {
+                        put32(&mut buf, reserved, 1);
+                    }
+                }
                 abi::IOC_CHAIN_READ => {
                     put32(
                         &mut buf,
-                        0,
+                        offset_of!(ChainRead, tag),
                         *attached.last().unwrap_or(&(rng.next() as u32)),
                     );
                     put32(
                         &mut buf,
-                        4,
+                        offset_of!(ChainRead, flags),
                         rng.pick(&[0, 0, abi::CHAIN_POLLED, 2, u32::MAX]),
                     );
                     put64(
                         &mut buf,
-                        8,
+                        offset_of!(ChainRead, offset),
                         rng.pick(&[0, 512, 4096, 65536, 65024, 100, u64::MAX, 1 << 63]),
                     );
-                    put32(&mut buf, 16, rng.pick(&[0, 512, 4096, 4097, 100, u32::MAX]));
+                    put32(
+                        &mut buf,
+                        offset_of!(ChainRead, len),
+                        rng.pick(&[0, 1, 512, 4096, 4097, 100, 65536, 65537, u32::MAX]),
+                    );
+                    put32(
+                        &mut buf,
+                        offset_of!(ChainRead, file),
+                        rng.pick(&[0, 0, 0, 1, 64, u32::MAX]),
+                    );
                     // scratch_len stays within our 4096-byte scratch.
                     put32(
                         &mut buf,
-                        20,
+                        offset_of!(ChainRead, scratch_len),
                         rng.pick(&[0, 16, 528, 4096, 4097, u32::MAX]).min(4097),
                     );
-                    put64(&mut buf, 24, rng.pick(&ptrs));
+                    put64(&mut buf, offset_of!(ChainRead, scratch), rng.pick(&ptrs));
                     put64(
                         &mut buf,
-                        32,
+                        offset_of!(ChainRead, out),
                         rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]),
                     );
-                    put32(&mut buf, 40, rng.pick(&[0, 512, 4096]));
+                    put32(
+                        &mut buf,
+                        offset_of!(ChainRead, out_len),
+                        rng.pick(&[0, 512, 4096]),
+                    );
+                    let reserved = offset_of!(ChainRead, reserved);
+                    buf[reserved..reserved + 28].fill(0);
+                    if rng.below(8) == 0 {
+                        put32(&mut buf, reserved + 4 * rng.below(7) as usize, 1);
+                    }
                 }
                 abi::IOC_TAGS => {
                     put64(&mut buf, 0, rng.pick(&ptrs));
@@ -191,14 +247,28 @@ pub fn fuzz_ioctl() -> Result<()> {
                 }
             }
             if cmd == abi::IOC_CHAIN_READ {
-                let sp = u64::from_ne_bytes(buf[24..32].try_into().unwrap());
+                let at = offset_of!(ChainRead, scratch);
+                let sp = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap());
                 if sp == scratch.as_mut_ptr() as u64 + 1 {
-                    put32(&mut buf, 20, rng.below(4095) as u32);
+                    put32(
+                        &mut buf,
+                        offset_of!(ChainRead, scratch_len),
+                        rng.below(4095) as u32,
+                    );
                 }
-                let op = u64::from_ne_bytes(buf[32..40].try_into().unwrap());
-                if op == out.as_mut_ptr() as u64 {
-                    let l = u32::from_ne_bytes(buf[40..44].try_into().unwrap()).min(4096);
-                    put32(&mut buf, 40, l);
+                let at = offset_of!(ChainRead, out_len);
+                let l = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()).min(4096);
+                put32(&mut buf, at, l);
+            }
+            if cmd == abi::IOC_ATTACH_SET {
+                // At most the 65 fds of `set_fds` are read from it.
+                let at = offset_of!(AttachSet, fds);
+                if u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap())
+                    == set_fds.as_ptr() as u64
+                {
+                    let n = offset_of!(AttachSet, nr_files);
+                    let v = u32::from_ne_bytes(buf[n..n + 4].try_into().unwrap());
+                    put32(&mut buf, n, v.min(set_fds.len() as u32));
                 }
             }
         }
@@ -210,9 +280,13 @@ pub fn fuzz_ioctl() -> Result<()> {
         };
         // SAFETY: `arg` is null, unmapped, a kernel address (the kernel
         // refuses those with EFAULT), or `buf`, 512 bytes of ours; any user
-        // pointer inside `buf` is null, unmapped, kernel, or into `scratch` /
-        // `out` (4096 bytes each) with a length (or IOC_TAGS capacity) that
-        // fits (see above), and the kernel writes no more than it is given.
+        // pointer inside `buf` of a command the kernel knows is null,
+        // unmapped, kernel, or into `scratch` / `out` (4096 bytes each) with
+        // a length (or IOC_TAGS capacity) that fits, or `set_fds` with at
+        // most its length (see above; fields are placed by `offset_of!` on
+        // the ABI structures), and the kernel writes no more than it is
+        // given. A mutated command number has another size, which the
+        // module does not know (ENOTTY).
         let ret = unsafe { libc::ioctl(dev, cmd as libc::Ioctl, arg) };
         let key = if ret < 0 {
             std::io::Error::last_os_error()
@@ -222,8 +296,15 @@ pub fn fuzz_ioctl() -> Result<()> {
             "ok".into()
         };
         *results.entry(key).or_default() += 1;
-        if ret == 0 && cmd == abi::IOC_ATTACH && arg == buf.as_mut_ptr().cast() {
-            attached.push(u32::from_ne_bytes(buf[16..20].try_into().unwrap()));
+        if ret == 0 && arg == buf.as_mut_ptr().cast() {
+            let tag = match cmd {
+                abi::IOC_ATTACH => Some(offset_of!(abi::Attach, tag)),
+                abi::IOC_ATTACH_SET => Some(offset_of!(AttachSet, tag)),
+                _ => None,
+            };
+            if let Some(at) = tag {
+                attached.push(u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()));
+            }
         }
     }
     println!("ok: {ITERATIONS} ioctls (seed {seed:#x}): {results:?}");
