@@ -132,7 +132,8 @@ pub struct AttachSet {
     pub tag: u32,
     /// Out: extents of the files' block maps, summed.
     pub extents: u32,
-    /// Out: on a refusal of one file, its index (else `u32::MAX`).
+    /// Out: on a refusal of one file, its index; not written on other
+    /// errors (the library sets it to `u32::MAX` before the call).
     pub failed: u32,
     /// Must be 0.
     pub reserved: [u32; 5],

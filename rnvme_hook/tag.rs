@@ -250,18 +250,12 @@ impl Tag {
     /// The pieces of a read [`Tag::plan`] did not find whole, each at its
     /// offset from the start of the read's window.
     pub(crate) fn pieces<'a>(&'a self, read: &'a Read) -> impl Iterator<Item = Piece> + 'a {
-        let (f, start) = match self.files.get(read.file as usize) {
-            Some(f) => (Some(f), read.offset - u64::from(read.win.data_off)),
-            None => (None, 0),
-        };
-        f.into_iter().flat_map(move |f| {
-            extent::pieces(
-                &f.extents,
-                f.layout.blkbits,
-                start,
-                u64::from(read.win.bytes),
-            )
-        })
+        let start = read.offset - u64::from(read.win.data_off);
+        let bytes = u64::from(read.win.bytes);
+        self.files
+            .get(read.file as usize)
+            .into_iter()
+            .flat_map(move |f| extent::pieces(&f.extents, f.layout.blkbits, start, bytes))
     }
 }
 

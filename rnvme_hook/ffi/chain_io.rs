@@ -61,7 +61,6 @@ pub(crate) fn wait_idle() {
     unsafe { bindings::synchronize_rcu() };
 }
 
-const _: () = assert!(SCRATCH_SIZE == 4096);
 // The ioctl ABI repeats these kernel UAPI bounds.
 const _: () = assert!(crate::abi::MAX_WINDOW == MAX_WINDOW);
 const _: () = assert!(crate::abi::MAX_FILES == MAX_FILES);

@@ -41,6 +41,18 @@ pub fn try_foreign_tag(args: &[String]) -> ExitCode {
     }
 }
 
+/// The exit code of a test or a helper process that ran `r`: on an error,
+/// it prints "FAIL:" and the error's chain first.
+pub fn exit_code(r: Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("FAIL: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The `chain-loop` helper process (`kill-under-load`, `slow-device`, and
 /// `qemu/guest/late/device-removal.sh`): attaches `args[0]` and runs the
 /// chain at `args[1]` (4 KiB blocks) until killed; `args[2]` == "polled"

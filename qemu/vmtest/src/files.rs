@@ -268,3 +268,12 @@ impl Drop for Setting {
         }
     }
 }
+
+/// What a file next door to a tagged one is full of, in the tests that
+/// show another file's data never comes back.
+pub const MARKER: &[u8; 8] = b"MARKER!!";
+
+/// Whether `b` holds [`MARKER`].
+pub fn has_marker(b: &[u8]) -> bool {
+    b.windows(8).any(|w| w == MARKER)
+}

@@ -97,13 +97,7 @@ fn main() -> ExitCode {
                 eprintln!("rnvme-vmtest: unknown scenario; see `rnvme-vmtest list`");
                 return ExitCode::from(2);
             };
-            match f() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    println!("FAIL: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            children::exit_code(f())
         }
         // Helper processes that tests and guest scripts start.
         Some("try-tag") => children::try_foreign_tag(&args[2..]),

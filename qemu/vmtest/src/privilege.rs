@@ -20,7 +20,7 @@ use anyhow::{bail, ensure, Context, Result};
 use rnvme::{abi, Control, Error, DEFAULT_DEVICE};
 
 use crate::{
-    children::{run_as_user, USER},
+    children::{exit_code, run_as_user, USER},
     expect::expect_errno,
     files,
     fixtures::{fixture, write_test_file},
@@ -113,13 +113,7 @@ pub fn attach_as_user(args: &[String]) -> ExitCode {
         ensure!(stats.tags >= u64::from(tags), "stats: {stats:?}");
         Ok(())
     };
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("FAIL: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run())
 }
 
 /// `FS_IOC_ENABLE_VERITY` with SHA-256 and 4 KiB blocks.

@@ -27,15 +27,9 @@ use rnvme::{
 use crate::{
     children::spawn_chain_loop,
     expect::expect_errno,
-    files,
+    files::{self, has_marker, MARKER},
     fixtures::{fixture, jump_scratch},
 };
-
-const MARKER: &[u8; 8] = b"SECRET!!";
-
-fn contains_marker(b: &[u8]) -> bool {
-    b.windows(8).any(|w| w == MARKER)
-}
 
 /// Next offsets past EOF, into a hole, unaligned, huge or negative, and the
 /// same as first reads, end with a clear errno; a file full of a marker that
@@ -71,7 +65,7 @@ pub fn bad_offsets() -> Result<()> {
         let mut last = vec![0u8; 4096];
         let r = tag.chain_read(0, 512, &mut scratch, Some(&mut last));
         ensure!(
-            !contains_marker(&scratch) && !contains_marker(&last),
+            !has_marker(&scratch) && !has_marker(&last),
             "{what}: another file's data leaked"
         );
         expect_errno(what, r, want)?;

@@ -22,18 +22,11 @@ use rnvme::{abi, format::Layout, Control, Error, StorageFunction, Tag, Window, D
 
 use super::{at, check_left, mode, run_checked, MAX_HOPS};
 use crate::{
-    children::{run_as_user, USER},
+    children::{exit_code, run_as_user, USER},
     expect::expect_set_refused,
-    files::{self, DataFile},
+    files::{self, has_marker, DataFile, MARKER},
     fixtures::{fixture, windows_scratch, UNWRITTEN, WINDOWS_MAX},
 };
-
-/// What the file next door to a tagged one is full of.
-const MARKER: &[u8; 8] = b"MARKER!!";
-
-fn has_marker(b: &[u8]) -> bool {
-    b.windows(8).any(|w| w == MARKER)
-}
 
 /// Windows over holes, past EOF, too long, empty, of files not in the set
 /// and at impossible offsets end with ENODATA, ENXIO or EINVAL; a file
@@ -383,11 +376,5 @@ pub fn attach_set_as_user(args: &[String]) -> ExitCode {
         println!("ok: uid {USER} tags its own {} files as a set", mine.len());
         Ok(())
     };
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("FAIL: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run())
 }
