@@ -19,7 +19,8 @@
 #   qemu/run.sh bench   the full benchmark; results copied to bench-results/
 #   qemu/run.sh shell   an interactive shell in the guest (Ctrl-a x quits)
 #
-# Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir). Environment:
+# Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir), FIXTURES (optional:
+# a directory copied to /fixtures of the 512 B and 4 KiB disks). Environment:
 #   RNVME_ACCEL=kvm|tcg      skip the KVM probe and use this accelerator
 #   RNVME_VM_TIMEOUT=SECS    hard limit for one boot (default 900)
 #   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
@@ -104,8 +105,10 @@ log "accelerator: $ACCEL, $CPUS vCPUs, $MEM, mode $MODE, ${FLAVOUR:-release} ker
 mkdir -p "$BUILD"
 OUT=$BUILD/vm-out
 rm -rf "$OUT" && mkdir -p "$OUT"
-"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 512 rnvme512
-"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 512 rnvme4k
+# The 512 B and 4 KiB namespaces carry the RocksDB and SQLite files the
+# real libraries wrote (FIXTURES, from `make fixtures`), under /fixtures.
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 768 rnvme512 whole "${FIXTURES:-}"
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 768 rnvme4k whole "${FIXTURES:-}"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmeslow.img" 16 rnvmeslow

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install everything rnvme needs on a fresh Debian 12 machine: the Debian
-# packages, the Rust pieces the kernel's Rust build needs, and the pinned
-# bindgen-cli. Safe to run again: it only installs what is missing.
+# packages, the Rust pieces the kernel's Rust build needs, the pinned
+# bindgen-cli, and a Python venv with the pinned rocksdict (the current
+# RocksDB, for the test fixtures of scripts/fixtures/). Safe to run again: it
+# only installs what is missing.
 # Uses sudo when not run as root.
 set -euo pipefail
 
@@ -18,7 +20,14 @@ PACKAGES=(
 	python3
 	# libbpf-rs / libbpf-cargo (libbpf-sys builds its bundled libbpf).
 	zlib1g-dev pkg-config build-essential
+	# Test fixtures (scripts/fixtures/): RocksDB 7.8 for format_version 2-5,
+	# a venv for rocksdict, SQLite.
+	librocksdb-dev g++ python3-venv sqlite3 libsqlite3-dev
 )
+# rocksdict bundles a newer RocksDB (scripts/fixtures/rocksdict_gen.py).
+ROCKSDICT_VERSION=0.3.29
+CACHE=${RNVME_CACHE:-$HOME/.cache/rnvme}
+VENV=$CACHE/venv
 
 log() { printf '[deps] %s\n' "$*" >&2; }
 SUDO=
@@ -48,5 +57,17 @@ done
 if [[ $(bindgen --version 2>/dev/null) != "bindgen $BINDGEN_VERSION" ]]; then
 	log "installing bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
 	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"
+fi
+# Debian's python3 first: pyenv or conda shims may come earlier in PATH.
+if [[ ! -x $VENV/bin/python ]]; then
+	log "creating the Python venv $VENV"
+	py=python3
+	[[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+	mkdir -p "$CACHE"
+	"$py" -m venv "$VENV"
+fi
+if [[ $("$VENV/bin/python" -m pip show rocksdict 2>/dev/null | sed -n 's/^Version: //p') != "$ROCKSDICT_VERSION" ]]; then
+	log "installing rocksdict $ROCKSDICT_VERSION into $VENV"
+	"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "rocksdict==$ROCKSDICT_VERSION"
 fi
 log "ok"

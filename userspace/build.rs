@@ -42,6 +42,24 @@ fn main() {
         .unwrap();
 
     let bpf = root.join("bpf");
+    // The scratch layouts of the engine walkers, for userspace/src/engines/.
+    for name in ["rocksdb_format", "sqlite_format"] {
+        bindgen::Builder::default()
+            .header(
+                bpf.join("include")
+                    .join(format!("{name}.h"))
+                    .to_str()
+                    .unwrap(),
+            )
+            .clang_arg(format!("-I{}", include.display()))
+            .clang_arg("-idirafter/usr/include/x86_64-linux-gnu")
+            .derive_default(true)
+            .use_core()
+            .generate()
+            .unwrap_or_else(|e| panic!("bindgen of {name}.h: {e}"))
+            .write_to_file(out.join(format!("{name}.rs")))
+            .unwrap();
+    }
     let clang_args = [
         format!("-I{}", include.display()),
         format!("-I{}", bpf.join("include").display()),

@@ -119,6 +119,12 @@ const BUILTIN: &[(&str, Loader)] = &[
     }),
     ("chain", || load_skeleton!(chain, ChainSkelBuilder, chain)),
     ("scan", || load_skeleton!(scan, ScanSkelBuilder, scan)),
+    ("rocksdb", || {
+        load_skeleton!(rocksdb, RocksdbSkelBuilder, rocksdb)
+    }),
+    ("sqlite", || {
+        load_skeleton!(sqlite, SqliteSkelBuilder, sqlite)
+    }),
 ];
 
 /// The names of the built-in storage functions.

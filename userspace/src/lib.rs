@@ -11,6 +11,7 @@
 
 #[path = "../../rnvme_hook/abi.rs"]
 pub mod abi;
+pub mod engines;
 #[doc(hidden)]
 #[path = "../../rnvme_hook/extent.rs"]
 pub mod extent;

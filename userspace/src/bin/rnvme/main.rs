@@ -9,7 +9,9 @@ mod counters;
 mod function;
 mod mkdb;
 mod output;
+mod rocksdb;
 mod session;
+mod sqlite;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -101,6 +103,16 @@ enum Command {
     ///
     /// Example: rnvme metrics --listen 127.0.0.1:9435
     Metrics(MetricsArgs),
+    /// Point gets and seeks in a RocksDB DB directory (block-based tables,
+    /// as the RocksDB library wrote them), one chain per lookup.
+    ///
+    /// Example: rnvme rocksdb get /mnt/nvme/db user42
+    Rocksdb(rocksdb::RocksdbArgs),
+    /// Rows of a SQLite database by rowid or by an indexed column, one
+    /// chain per lookup.
+    ///
+    /// Example: rnvme sqlite get /mnt/nvme/app.db users 42
+    Sqlite(sqlite::SqliteArgs),
     /// Write the headers to compile a storage function against
     /// (linux/rnvme.h, rnvme_bpf.h), for clang's -I.
     ///
@@ -128,6 +140,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Bench { args } => bench::run(args),
         Command::Metrics(a) => counters::metrics(device, a),
         Command::Headers { out } => function::headers(out),
+        Command::Rocksdb(a) => rocksdb::run(device, a),
+        Command::Sqlite(a) => sqlite::run(device, a),
     }
 }
 
