@@ -23,9 +23,11 @@ KERNEL = $(KDIR)/arch/x86/boot/bzImage
 MODULE := $(BUILD)/module-$(FLAVOUR)/rnvme_hook.ko
 INITRAMFS := $(BUILD)/initramfs-$(FLAVOUR).cpio.gz
 GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rnvme-bench
-VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOUR)
+FIXTURES := $(BUILD)/fixtures
+VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOUR) \
+	FIXTURES=$(FIXTURES)
 
-.PHONY: help deps kernel module userspace initramfs test test-host test-vm \
+.PHONY: help deps kernel module userspace initramfs fixtures test test-host test-vm \
 	test-debug test-all demo bench vm clean distclean
 
 help:
@@ -40,6 +42,7 @@ help:
 	@echo "  make module     build rnvme_hook.ko against it"
 	@echo "  make userspace  cargo build --release"
 	@echo "  make initramfs  build the guest root"
+	@echo "  make fixtures   RocksDB and SQLite test databases written by the real libraries"
 	@echo "  make test-host  cargo test only"
 	@echo "  make test-vm    boot and run the in-VM tests only"
 	@echo "  make test-debug the VM tests on the debug kernel (KASAN, lockdep, kmemleak)"
@@ -63,7 +66,7 @@ module: kernel
 userspace:
 	cargo build --release --workspace --bins
 
-test-host:
+test-host: fixtures
 	cargo fmt --all --check
 	rustfmt --check --edition 2021 rnvme_hook/*.rs rnvme_hook/ffi/*.rs
 	cargo test --release --workspace
@@ -81,7 +84,13 @@ $(BUILD)/bpf/%.bpf.o: bpf/examples/%.bpf.c userspace
 initramfs: module userspace $(EXAMPLES)
 	qemu/mkinitramfs.sh $(INITRAMFS) $(MODULE) $(GUEST_BINS)
 
-test-vm: initramfs
+# Databases written by the real RocksDB and SQLite libraries, with the
+# libraries' answers; qemu/run.sh copies them onto the VM's disks. Rebuilt
+# only when scripts/fixtures/ or the libraries change.
+fixtures: deps
+	scripts/fixtures/make-fixtures.sh $(FIXTURES)
+
+test-vm: initramfs fixtures
 	$(VM_ENV) qemu/run.sh test
 
 test: deps test-host kernel test-vm
@@ -96,13 +105,13 @@ test-debug: deps
 test-all: test
 	$(MAKE) test-debug
 
-demo: deps kernel initramfs
+demo: deps kernel initramfs fixtures
 	$(VM_ENV) qemu/run.sh demo
 
-bench: deps kernel initramfs
+bench: deps kernel initramfs fixtures
 	RNVME_VM_TIMEOUT=3600 $(VM_ENV) qemu/run.sh bench
 
-vm: initramfs
+vm: initramfs fixtures
 	$(VM_ENV) qemu/run.sh shell
 
 clean:

@@ -2,25 +2,42 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Make an ext4 image for an emulated NVMe namespace.
-# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [partitioned|nojournal]
+# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [whole|partitioned|nojournal] [FIXTURES]
 # The file system uses 4 KiB blocks, so the same image works on a namespace
 # with 512 B or 4 KiB logical blocks. With "partitioned", the image gets an
 # MBR with one partition starting at 1 MiB and ext4 goes in it, so that
 # chain reads must honour the partition's offset. With "nojournal", ext4
 # has no journal (the fault-injection disk: only file data may hit the
-# failing sector).
+# failing sector). With a FIXTURES directory (scripts/fixtures/make-fixtures.sh
+# output), the new file system holds a copy of it in /fixtures.
 set -euo pipefail
 
-IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole}
+IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole} FIXTURES=${5:-}
 export PATH=$PATH:/sbin:/usr/sbin
 rm -f "$IMAGE"
 truncate -s "${SIZE}M" "$IMAGE"
+
+# mkfs.ext4 -d copies a directory tree into the new file system; it takes
+# the root directory's mode from the source, so stage it in a 0755 one.
+populate=()
+if [[ -n $FIXTURES ]]; then
+	[[ -d $FIXTURES ]] || { echo "mkdisk.sh: no fixtures directory $FIXTURES" >&2; exit 1; }
+	stage=$(mktemp -d "$IMAGE.stage.XXXXXX")
+	trap 'rm -rf "$stage"' EXIT
+	chmod 0755 "$stage"
+	# Hard links when on the same file system, a copy otherwise.
+	cp -al "$FIXTURES" "$stage/fixtures" 2>/dev/null ||
+		{ rm -rf "$stage/fixtures" && cp -a "$FIXTURES" "$stage/fixtures"; }
+	populate=(-d "$stage")
+fi
+
 if [[ $LAYOUT == partitioned ]]; then
 	echo 'start=2048, type=83' | sfdisk --quiet "$IMAGE"
-	mkfs.ext4 -F -q -b 4096 -L "$LABEL" -E offset=1048576 "$IMAGE" $(((SIZE - 1) * 256))
+	mkfs.ext4 -F -q -b 4096 -L "$LABEL" -E offset=1048576 "${populate[@]}" \
+		"$IMAGE" $(((SIZE - 1) * 256))
 elif [[ $LAYOUT == nojournal ]]; then
-	mkfs.ext4 -F -q -b 4096 -O ^has_journal -L "$LABEL" "$IMAGE"
+	mkfs.ext4 -F -q -b 4096 -O ^has_journal -L "$LABEL" "${populate[@]}" "$IMAGE"
 else
 	# verity and encrypt: attach must be shown to refuse such files.
-	mkfs.ext4 -F -q -b 4096 -O verity,encrypt -L "$LABEL" "$IMAGE"
+	mkfs.ext4 -F -q -b 4096 -O verity,encrypt -L "$LABEL" "${populate[@]}" "$IMAGE"
 fi

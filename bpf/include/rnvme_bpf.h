@@ -12,6 +12,13 @@
 
 #define SEC(name) __attribute__((section(name), used))
 
+/*
+ * Really inline: the UAPI <linux/stddef.h> defines __always_inline as plain
+ * inline, and a BPF call takes five arguments at most.
+ */
+#undef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+
 /* The block just read and the scratch, as pointers. */
 #define RNVME_DATA(ctx)		((void *)(long)(ctx)->data)
 #define RNVME_DATA_END(ctx)	((void *)(long)(ctx)->data_end)

@@ -48,10 +48,15 @@
 #define RDB_FILES_MAX		32
 /* Value bytes copied into the scratch; longer values: value_off/len. */
 #define RDB_VALUE_MAX		2048
-/* Restart-array binary search steps (2^17 restarts > any 64 KiB block). */
-#define RDB_SEARCH_STEPS	17
-/* Entries scanned in one data-block restart interval at most. */
-#define RDB_SCAN_MAX		32
+/* Restart-array binary search steps (2^15 > the restarts of a 64 KiB block). */
+#define RDB_SEARCH_STEPS	15
+/*
+ * Entries one block scan parses at most: a restart interval of 16
+ * (RocksDB's default) and the entry after it. A block with longer
+ * intervals is handed back (RDB_R_FORMAT); the bound keeps the verifier's
+ * walk of the function under the bound of one run in interrupt context.
+ */
+#define RDB_SCAN_MAX		16
 
 /* op */
 #define RDB_GET			1
@@ -117,7 +122,7 @@ struct rdb_query {
 	/* The best entry (get: the key's newest; seek: the smallest >= key). */
 	__u32 found_file;	/* files[] index it came from */
 	__u32 found_key_len;	/* its user key length */
-	__u32 value_len;	/* its value length (full) */
+	__u32 value_len;	/* its value length (all of it) */
 	__u64 value_off;	/* file offset of its value */
 	__u64 seq;		/* its sequence number */
 	__u32 type;		/* its entry type (RDB_TYPE_*) */
@@ -125,11 +130,32 @@ struct rdb_query {
 	/* With RDB_HANDBACK: the block user space must read (trailer excluded). */
 	__u64 block_off;
 	__u32 block_size;
+	/* Value bytes in value[]: value_len, or 0 if user space must read it. */
+	__u32 value_copied;
 	/* Private: the next data block's handle when a seek runs off a block. */
 	__u32 next_size;
 	__u64 next_off;
+	/* Private: the function's working state within one block. */
+	__u32 lo, hi;		/* restart-array binary search bounds */
+	__u32 pos;		/* offset of the entry being parsed */
+	__u32 limit;		/* end of the entries (start of the restarts) */
+	__u32 klen;		/* length of the key in cur_key (may exceed it) */
+	__u32 rst;		/* offset of the restart array */
+	__u32 nrst;		/* restart points */
+	__u32 kind;		/* how the block's entries are laid out */
+	__u32 vpos;		/* where the next varint is parsed */
+	__u32 sres;		/* what the scan of the block found */
+	__u32 s_cmp;		/* found entry: its key vs the target (0, 1) */
+	__u32 s_voff;		/* found entry: its value's offset, length */
+	__u32 s_vlen;
+	__u32 has_next;		/* index: an entry follows the found one */
+	__u64 t_shared, t_ns, t_vl, t_a;	/* varints of the entry parsed */
+	__u64 ho, hs;		/* index: the entry's block handle */
+	__u64 h_off, h_size;	/* index: the found entry's handle */
+	__u64 nx_off, nx_size;	/* index: the next entry's handle */
 	__u8 found_key[RDB_KEY_MAX];	/* its user key (first found_key_len) */
-	__u8 cur_key[RDB_KEY_MAX + RDB_INTERNAL_BYTES];	/* private */
+	/* Private: the key being rebuilt (8 bytes of slack for 8-byte copies). */
+	__u8 cur_key[RDB_KEY_MAX + RDB_INTERNAL_BYTES + 8];
 	__u8 value[RDB_VALUE_MAX];	/* first min(value_len, RDB_VALUE_MAX) */
 };
 

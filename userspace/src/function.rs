@@ -34,11 +34,16 @@ pub struct StorageFunction {
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn collect_libbpf_log(level: PrintLevel, msg: String) {
-    if level != PrintLevel::Debug {
+    if level != PrintLevel::Debug || stats_wanted() {
         if let Ok(mut log) = LIBBPF_LOG.lock() {
             log.extend(msg.lines().map(str::to_string));
         }
     }
+}
+
+/// RNVME_VERIFIER_STATS set: print the verifier's statistics of every load.
+fn stats_wanted() -> bool {
+    std::env::var_os("RNVME_VERIFIER_STATS").is_some()
 }
 
 /// Runs `f` (a load) with libbpf's log collected; on error, the cause gets
@@ -47,10 +52,32 @@ fn with_libbpf_log<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     static LOADING: Mutex<()> = Mutex::new(());
     let _serial = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    libbpf_rs::set_print(Some((PrintLevel::Warn, collect_libbpf_log)));
+    let level = if stats_wanted() {
+        PrintLevel::Debug
+    } else {
+        PrintLevel::Warn
+    };
+    libbpf_rs::set_print(Some((level, collect_libbpf_log)));
     let r = f();
     libbpf_rs::set_print(None);
     let log = std::mem::take(&mut *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    // RNVME_VERIFIER_LOG=N: the last N lines of the log on a refusal, for
+    // whoever writes a function (bpf/README.md).
+    if let (Err(_), Some(n)) = (&r, std::env::var("RNVME_VERIFIER_LOG").ok()) {
+        let n = n.parse().unwrap_or(60);
+        for line in &log[log.len().saturating_sub(n)..] {
+            eprintln!("verifier: {line}");
+        }
+    }
+    if r.is_ok() && stats_wanted() {
+        let stats = ["processed ", "verification time", "stack depth"];
+        for line in log
+            .iter()
+            .filter(|l| stats.iter().any(|s| l.starts_with(s)))
+        {
+            eprintln!("verifier: {line}");
+        }
+    }
     r.map_err(|e| match e {
         Error::Load { name, cause } => match telling_line(&log) {
             Some(line) => Error::Load {

@@ -151,6 +151,11 @@ pub(crate) fn set_storage_function_type(prog: &mut OpenProgramMut<'_>) -> io::Re
     if ret < 0 {
         return Err(io::Error::from_raw_os_error(-ret));
     }
+    // BPF_LOG_STATS: the verifier's statistics after a successful load too
+    // (RNVME_VERIFIER_STATS, bpf/README.md).
+    if std::env::var_os("RNVME_VERIFIER_STATS").is_some() {
+        prog.set_log_level(4);
+    }
     Ok(())
 }
 

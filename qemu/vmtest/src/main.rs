@@ -14,6 +14,7 @@
 // Helpers, shared by the groups.
 mod bpf_syscall;
 mod children;
+mod engine_files;
 mod expect;
 mod files;
 mod fixtures;
@@ -26,7 +27,9 @@ mod fuzz;
 mod metrics;
 mod privilege;
 mod resilience;
+mod rocksdb;
 mod safety;
+mod sqlite;
 mod stress;
 mod tags;
 mod windows;
@@ -77,6 +80,10 @@ const TESTS: &[(&str, Test)] = &[
     ("windows-files", windows::windows_files),
     ("windows-errors", windows::windows_errors),
     ("windows-split", windows::windows_split),
+    ("rocksdb-lookups", rocksdb::rocksdb_lookups),
+    ("rocksdb-hostile", rocksdb::rocksdb_hostile),
+    ("sqlite-lookups", sqlite::sqlite_lookups),
+    ("sqlite-hostile", sqlite::sqlite_hostile),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 

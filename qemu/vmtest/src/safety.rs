@@ -101,7 +101,8 @@ fn raw_refused(what: &str, insns: &[u64], why: &str) -> Result<()> {
 }
 
 /// Nested bpf_loop, a bpf_for iterator loop, a may_goto loop, task helpers,
-/// hash maps and a loop walked past the kernel's bound are all refused with
+/// hash maps, a loop calling a global function (verified once, run many
+/// times) and a loop walked past the kernel's bound are all refused with
 /// the verifier's reason; the slowest functions that still load are timed
 /// per invocation, by BPF_PROG_TEST_RUN and in a real chain.
 pub fn bounded_functions() -> Result<()> {
@@ -111,6 +112,7 @@ pub fn bounded_functions() -> Result<()> {
     refused("reject_helper_task", "helper")?;
     refused("reject_hash_map", "array maps only")?;
     refused("reject_too_complex", "too complex")?;
+    refused("reject_global_func", "is global")?;
 
     let control = Control::open(DEFAULT_DEVICE)?;
     let path = files::fresh("/mnt/nvme", "slowest");

@@ -75,7 +75,7 @@ pub fn block_size(s: &str) -> Result<u32, String> {
 /// A scratch given as hex bytes.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 || s.len() > 8192 {
+    if !s.len().is_multiple_of(2) || s.len() > 8192 {
         bail!("scratch must be an even number of hex digits, at most 4096 bytes");
     }
     (0..s.len())

@@ -12,6 +12,7 @@ mod output;
 mod rocksdb;
 mod session;
 mod sqlite;
+mod sqlite_out;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The databases the real RocksDB and SQLite libraries wrote on the host
+//! (`make fixtures`), with the libraries' own answers: `qemu/run.sh` puts
+//! them under `/fixtures` of the 512 B and 4 KiB disks.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+/// The fixture directories of `engine` (`rocksdb`, `sqlite`), one per disk.
+pub fn dirs(engine: &str) -> Result<Vec<PathBuf>> {
+    let dirs: Vec<PathBuf> = ["/mnt/nvme", "/mnt/nvme4k"]
+        .iter()
+        .map(|m| Path::new(m).join("fixtures").join(engine))
+        .collect();
+    for d in &dirs {
+        if !d.is_dir() {
+            bail!(
+                "{}: missing (make fixtures, qemu/run.sh FIXTURES)",
+                d.display()
+            );
+        }
+    }
+    Ok(dirs)
+}
+
+/// The `<name>.expect` files of a fixture directory, sorted.
+pub fn expect_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| dir.display().to_string())?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    v.retain(|p| p.extension().is_some_and(|e| e == "expect"));
+    v.sort();
+    if v.is_empty() {
+        bail!("{}: no .expect files", dir.display());
+    }
+    Ok(v)
+}
+
+/// Bytes written as `x` and lowercase hex (`x` alone is empty).
+pub fn unhex(s: &str) -> Result<Vec<u8>> {
+    let h = s
+        .strip_prefix('x')
+        .with_context(|| format!("{s:?}: not x<hex>"))?;
+    if h.len() % 2 != 0 {
+        bail!("{s:?}: odd hex");
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).with_context(|| format!("{s:?}: bad hex")))
+        .collect()
+}
+
+/// Whether this is the debug kernel (KASAN, lockdep: several times slower
+/// under TCG), where long scenarios run fewer rounds of the same checks.
+pub fn debug_kernel() -> bool {
+    fs::read_to_string("/proc/cmdline")
+        .unwrap_or_default()
+        .contains("rnvme.flavour=debug")
+}
+
+/// Which lines of the `.expect` files under `path` run: every line on the
+/// 512 B disk, every 10th on the 4 KiB disk (the same files on other
+/// sectors: a sample), every 50th on the debug kernel (several times
+/// slower under TCG). Keeps the suite's time in check.
+pub fn stride(path: &Path) -> usize {
+    if debug_kernel() {
+        50
+    } else if path.starts_with("/mnt/nvme4k") {
+        10
+    } else {
+        1
+    }
+}
+
+/// Rounds of the hostile-input scenarios: fewer lookups on the debug kernel.
+pub fn hostile_stride() -> usize {
+    if debug_kernel() {
+        250
+    } else {
+        50
+    }
+}

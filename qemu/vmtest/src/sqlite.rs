@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! SQLite: rows by rowid and by indexed column in databases SQLite itself
+//! wrote (1, 4 and 64 KiB pages, rollback journal and checkpointed WAL),
+//! each lookup one chain down the index and then the table, every answer
+//! compared with SQLite's own; databases whose side files hold what the
+//! main file lacks (WAL frames, a hot journal) refused. Corrupted copies
+//! of a database (page headers, cell pointers, cycles, page numbers past
+//! the end, a truncated file) end lookups with an error or a row the
+//! corrupted file itself holds, never an oops or a hang: [`hostile`].
+
+mod hostile;
+
+pub use hostile::sqlite_hostile;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use rnvme::{
+    engines::sqlite::{Attached, Db, Detour, Error, HandBack, LookupStats, Row, Value},
+    Control, DEFAULT_DEVICE,
+};
+
+use crate::engine_files::{dirs, expect_files, stride, unhex};
+
+/// A lookup of a `.expect` line (format: `scripts/fixtures/sqlite_gen.py`).
+enum Lookup {
+    Get {
+        table: String,
+        rowid: i64,
+    },
+    Find {
+        table: String,
+        column: String,
+        value: Value,
+    },
+}
+
+/// A lookup and the words of its line before the answer.
+struct Query {
+    head: String,
+    lookup: Lookup,
+}
+
+/// A value of a query (never hashed).
+fn dec(word: &str) -> Result<Value> {
+    Ok(match word.split_once(':') {
+        None if word == "n" => Value::Null,
+        Some(("i", i)) => Value::Integer(i.parse().with_context(|| word.to_string())?),
+        Some(("r", x)) => {
+            let b: [u8; 8] = unhex(x)?.try_into().ok().context("not 8 bytes")?;
+            Value::Real(f64::from_be_bytes(b))
+        }
+        Some(("t", x)) => Value::Text(String::from_utf8(unhex(x)?)?),
+        Some(("b", x)) => Value::Blob(unhex(x)?),
+        _ => bail!("bad value {word:?}"),
+    })
+}
+
+fn parse(line: &str) -> Result<Query> {
+    let w: Vec<&str> = line.split(' ').collect();
+    let (n, lookup) = match w.as_slice() {
+        ["get", table, rowid, ..] => (
+            3,
+            Lookup::Get {
+                table: table.to_string(),
+                rowid: rowid
+                    .parse()
+                    .with_context(|| format!("bad line {line:?}"))?,
+            },
+        ),
+        ["find", table, column, value, ..] => (
+            4,
+            Lookup::Find {
+                table: table.to_string(),
+                column: column.to_string(),
+                value: dec(value)?,
+            },
+        ),
+        _ => bail!("bad line {line:?}"),
+    };
+    Ok(Query {
+        head: w[..n].join(" "),
+        lookup,
+    })
+}
+
+fn fnv1a64(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A value as the `.expect` files write it: a text or blob longer than
+/// 256 bytes as its length and FNV-1a hash.
+fn enc(v: &Value) -> String {
+    let (tag, b) = match v {
+        Value::Null => return "n".into(),
+        Value::Integer(i) => return format!("i:{i}"),
+        Value::Real(r) => return format!("r:x{}", hex(&r.to_bits().to_be_bytes())),
+        Value::Text(t) => ("t", t.as_bytes()),
+        Value::Blob(b) => ("b", b.as_slice()),
+    };
+    if b.len() > 256 {
+        format!("{tag}:#{}:{:016x}", b.len(), fnv1a64(b))
+    } else {
+        format!("{tag}:x{}", hex(b))
+    }
+}
+
+/// The kind of a lookup's error, as the `.expect` files name it.
+fn kind(e: &Error) -> String {
+    match e {
+        Error::Unusable { what, .. } if what.contains("WITHOUT ROWID") => "without_rowid".into(),
+        Error::Unusable { what, .. } if what.contains("no index") => "no_index".into(),
+        e => format!("unexpected: {e}"),
+    }
+}
+
+type Answer = Result<(Option<Row>, LookupStats), Error>;
+
+/// Runs `q` as a chain.
+fn run(att: &Attached, q: &Query, polled: bool) -> Answer {
+    match &q.lookup {
+        Lookup::Get { table, rowid } => att.get(table, *rowid, polled),
+        Lookup::Find {
+            table,
+            column,
+            value,
+        } => att.lookup_index(table, column, value, polled),
+    }
+}
+
+/// The answer `r` to `q`, written as its `.expect` line would be.
+fn line(q: &Query, r: &Answer) -> String {
+    let values = |row: &Row| {
+        let v: Vec<String> = row.values.iter().map(enc).collect();
+        format!("{} {}", v.len(), v.join(" "))
+    };
+    match (r, &q.lookup) {
+        (Ok((Some(row), _)), Lookup::Get { .. }) => format!("{} found {}", q.head, values(row)),
+        (Ok((Some(row), _)), Lookup::Find { .. }) => {
+            format!("{} found {} {}", q.head, row.rowid, values(row))
+        }
+        (Ok((None, _)), _) => format!("{} absent", q.head),
+        (Err(e), _) => format!("{} error {}", q.head, kind(e)),
+    }
+}
+
+/// What the lookups of one database did.
+#[derive(Default)]
+struct Tally {
+    lookups: u64,
+    polled: u64,
+    /// Lookups that ran a chain, and the pages those chains read.
+    chains: u64,
+    pages: u64,
+    /// Lookups the function is meant to answer alone (not an expected
+    /// error, no record past its reach, no key too long for it)...
+    eligible: u64,
+    /// ...and those it did.
+    in_kernel: u64,
+    /// Lookups redone in user space after the chain met a hole.
+    holes: u64,
+}
+
+/// Runs every `stride`-th lookup of `expect` on `att`, alternating
+/// interrupt-driven and polled chains; every answer must be SQLite's.
+fn check_db(att: &Attached, expect: &str, name: &Path) -> Result<Tally> {
+    let mut t = Tally::default();
+    let mut wrong = Vec::new();
+    let step = stride(name);
+    for (i, want) in expect.lines().enumerate().step_by(step) {
+        let polled = (i / step) % 2 == 1;
+        let q = parse(want)?;
+        let r = run(att, &q, polled);
+        let got = line(&q, &r);
+        t.lookups += 1;
+        t.polled += u64::from(polled);
+        if let Ok((_, s)) = &r {
+            t.holes += u64::from(s.detour == Some(Detour::Hole));
+            t.chains += u64::from(s.chain);
+            t.pages += u64::from(s.reads);
+            let past_reach = matches!(
+                s.detour,
+                Some(Detour::HandBack(HandBack::Spill | HandBack::Reach) | Detour::LongKey)
+            );
+            // No chain and no detour: nothing to read (a NULL key).
+            if !past_reach && (s.chain || s.detour.is_some()) {
+                t.eligible += 1;
+                t.in_kernel += u64::from(s.chain && s.detour.is_none());
+            }
+        }
+        if got != want {
+            wrong.push(format!("line {}: want {want}\n got {got}", i + 1));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "{}: {} of {} answers differ from SQLite's, first:\n{}",
+            name.display(),
+            wrong.len(),
+            t.lookups,
+            wrong[..wrong.len().min(5)].join("\n")
+        );
+    }
+    Ok(t)
+}
+
+/// `db` must not open: its side files hold what the main file lacks.
+fn check_refused(db: &Path, why: &str) -> Result<()> {
+    match (why, Db::open(db)) {
+        ("wal", Err(e @ Error::WalFrames { .. }))
+        | ("journal", Err(e @ Error::HotJournal { .. })) => {
+            println!("ok: {} refused: {e}", db.display());
+            Ok(())
+        }
+        (_, Err(e)) => bail!("{}: refused with {e}, not for {why}", db.display()),
+        (_, Ok(_)) => bail!("{}: opened; it must be refused ({why})", db.display()),
+    }
+}
+
+/// Every lookup of every fixture database, on both disks: SQLite's
+/// answers, the chain answering most of those it can answer alone (else
+/// the kernel walk would not be what is tested); and the databases with
+/// WAL frames or a hot journal refused.
+pub fn sqlite_lookups() -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    for dir in dirs("sqlite")? {
+        let mut refused = 0;
+        for expect in expect_files(&dir)? {
+            let text = fs::read_to_string(&expect)?;
+            let path = expect.with_extension("db");
+            if let Some(why) = text.trim().strip_prefix("refuse ") {
+                check_refused(&path, why)?;
+                refused += 1;
+                continue;
+            }
+            let path = dense(&path, &control, &text)?;
+            let db = Db::open(&path).with_context(|| path.display().to_string())?;
+            let att = db.attach(&control)?;
+            let t = check_db(&att, &text, &path)?;
+            let c = att.counters();
+            let reasons: Vec<String> = HandBack::ALL
+                .iter()
+                .zip(c.hand_backs)
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{}={n}", r.name()))
+                .collect();
+            println!(
+                "ok: {}: {} lookups equal SQLite's ({} polled); {} of {} by the chain alone, {:.1} pages per chain; hand-backs [{}], direct {}, preads {}",
+                path.display(),
+                t.lookups,
+                t.polled,
+                t.in_kernel,
+                t.eligible,
+                t.pages as f64 / t.chains.max(1) as f64,
+                reasons.join(" "),
+                c.direct,
+                c.extra_preads
+            );
+            ensure!(
+                t.in_kernel * 2 > t.eligible,
+                "{}: only {} of {} lookups were answered by the chain alone",
+                path.display(),
+                t.in_kernel,
+                t.eligible
+            );
+        }
+        ensure!(refused > 0, "{}: no database to refuse", dir.display());
+        if let Some(disk) = dir.ancestors().nth(2) {
+            let _ = fs::remove_dir_all(disk.join("sqlite-dense"));
+        }
+    }
+    Ok(())
+}
+
+/// `mkfs.ext4 -d` stored the fixtures sparse: a 4 KiB block of zeros (free
+/// space of a 64 KiB page) is a hole, which a chain cannot read. For such a
+/// file: its first lookups must still be SQLite's answers (user space does
+/// them, `Detour::Hole`); the rest run on a copy with every block written
+/// (`sqlite-dense/` on the same disk), as SQLite itself writes its files.
+fn dense(path: &Path, control: &Control, text: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path)?;
+    if m.blocks() * 512 >= m.len() {
+        return Ok(path.to_path_buf());
+    }
+    let db = Db::open(path)?;
+    let att = db.attach(control)?;
+    let head: String = text.lines().take(100).flat_map(|l| [l, "\n"]).collect();
+    let t = check_db(&att, &head, path)?;
+    let holes = t.holes;
+    // Every page of a 64 KiB-page fixture has zero blocks (free space).
+    ensure!(
+        holes > 0 || db.header().page_size < 65536,
+        "{}: sparse 64 KiB pages, but no chain met a hole",
+        path.display()
+    );
+    println!(
+        "ok: {} (sparse): {} lookups equal SQLite's, {holes} done in user space after the chain met a hole",
+        path.display(),
+        t.lookups
+    );
+    let dir = path
+        .ancestors()
+        .nth(3)
+        .context("a fixture path")?
+        .join("sqlite-dense");
+    fs::create_dir_all(&dir)?;
+    let copy = dir.join(path.file_name().context("name")?);
+    fs::write(&copy, fs::read(path)?)?;
+    let m = fs::metadata(&copy)?;
+    ensure!(
+        m.blocks() * 512 >= m.len(),
+        "{}: still sparse",
+        copy.display()
+    );
+    Ok(copy)
+}
