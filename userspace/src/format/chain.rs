@@ -118,7 +118,9 @@ impl From<&ChainSpec> for SlotLayout {
 /// positions, filler blocks (never carrying the magic) elsewhere.
 pub fn build(spec: &ChainSpec) -> ChainFile {
     assert!(
-        spec.block_size as usize >= HEADER && spec.block_size.is_multiple_of(512) && spec.block_size <= 4096
+        spec.block_size as usize >= HEADER
+            && spec.block_size.is_multiple_of(512)
+            && spec.block_size <= 4096
     );
     build_slots(&SlotLayout::from(spec))
 }

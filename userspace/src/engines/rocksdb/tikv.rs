@@ -10,7 +10,10 @@
 pub fn encode_key(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity((raw.len() / 8 + 1) * 9);
     // A key whose length is a multiple of 8 ends with an empty group.
-    for chunk in raw.chunks(8).chain(raw.len().is_multiple_of(8).then_some(&[][..])) {
+    for chunk in raw
+        .chunks(8)
+        .chain(raw.len().is_multiple_of(8).then_some(&[][..]))
+    {
         let pad = 8 - chunk.len();
         out.extend_from_slice(chunk);
         out.resize(out.len() + pad, 0);
