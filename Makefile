@@ -22,13 +22,18 @@ KDIR = $(shell DEBUG=$(DEBUG) scripts/kernel.sh dir)
 KERNEL = $(KDIR)/arch/x86/boot/bzImage
 MODULE := $(BUILD)/module-$(FLAVOUR)/rnvme_hook.ko
 INITRAMFS := $(BUILD)/initramfs-$(FLAVOUR).cpio.gz
-GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rnvme-bench
+# The engines' own lookups for the benchmark (benches/engines/), linked
+# against the system's librocksdb and libsqlite3.
+BENCH_TOOLS := $(BUILD)/bench-tools/rnvme-bench-rocksdb $(BUILD)/bench-tools/rnvme-bench-sqlite
+GUEST_BINS := target/release/rnvme target/release/rnvme-vmtest target/release/rnvme-bench \
+	$(BENCH_TOOLS)
 FIXTURES := $(BUILD)/fixtures
+BENCH_DATA := $(BUILD)/bench-data
 VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOUR) \
 	FIXTURES=$(FIXTURES)
 
-.PHONY: help deps kernel module userspace initramfs fixtures test test-host test-vm \
-	test-debug test-all demo bench vm clean distclean
+.PHONY: help deps kernel module userspace initramfs fixtures bench-data test test-host \
+	test-vm test-debug test-all demo bench vm clean distclean
 
 help:
 	@echo "rnvme targets:"
@@ -43,6 +48,7 @@ help:
 	@echo "  make userspace  cargo build --release"
 	@echo "  make initramfs  build the guest root"
 	@echo "  make fixtures   RocksDB and SQLite test databases written by the real libraries"
+	@echo "  make bench-data the engine benchmark's LSM and SQLite database (the libraries write them)"
 	@echo "  make test-host  cargo test only"
 	@echo "  make test-vm    boot and run the in-VM tests only"
 	@echo "  make test-debug the VM tests on the debug kernel (KASAN, lockdep, kmemleak)"
@@ -81,7 +87,15 @@ $(BUILD)/bpf/%.bpf.o: bpf/examples/%.bpf.c userspace
 	clang -target bpf -O2 -g -Wall -I$(BUILD)/bpf/include \
 		-idirafter /usr/include/x86_64-linux-gnu -c $< -o $@
 
-initramfs: module userspace $(EXAMPLES)
+$(BUILD)/bench-tools/rnvme-bench-rocksdb: benches/engines/rocksdb_bench.cc benches/engines/common.h
+	mkdir -p $(@D)
+	g++ -O2 -std=c++17 -Wall -Wextra -o $@ $< -lrocksdb
+
+$(BUILD)/bench-tools/rnvme-bench-sqlite: benches/engines/sqlite_bench.c benches/engines/common.h
+	mkdir -p $(@D)
+	gcc -O2 -std=gnu11 -Wall -Wextra -o $@ $< -lsqlite3
+
+initramfs: module userspace $(EXAMPLES) $(BENCH_TOOLS)
 	qemu/mkinitramfs.sh $(INITRAMFS) $(MODULE) $(GUEST_BINS)
 
 # Databases written by the real RocksDB and SQLite libraries, with the
@@ -89,6 +103,11 @@ initramfs: module userspace $(EXAMPLES)
 # only when scripts/fixtures/ or the libraries change.
 fixtures: deps
 	scripts/fixtures/make-fixtures.sh $(FIXTURES)
+
+# The engine benchmark's LSM and SQLite database (about 380 MB, written by
+# the libraries; only `make bench` and `make demo` copy it into the VM).
+bench-data: deps $(BENCH_TOOLS)
+	scripts/bench-data.sh $(BUILD)/bench-tools $(BENCH_DATA)
 
 test-vm: initramfs fixtures
 	$(VM_ENV) qemu/run.sh test
@@ -105,14 +124,14 @@ test-debug: deps
 test-all: test
 	$(MAKE) test-debug
 
-demo: deps kernel initramfs fixtures
-	$(VM_ENV) qemu/run.sh demo
+demo: deps kernel initramfs fixtures bench-data
+	BENCH_DATA=$(BENCH_DATA) $(VM_ENV) qemu/run.sh demo
 
-bench: deps kernel initramfs fixtures
-	RNVME_VM_TIMEOUT=3600 $(VM_ENV) qemu/run.sh bench
+bench: deps kernel initramfs fixtures bench-data
+	BENCH_DATA=$(BENCH_DATA) RNVME_VM_TIMEOUT=3600 $(VM_ENV) qemu/run.sh bench
 
-vm: initramfs fixtures
-	$(VM_ENV) qemu/run.sh shell
+vm: initramfs fixtures bench-data
+	BENCH_DATA=$(BENCH_DATA) $(VM_ENV) qemu/run.sh shell
 
 clean:
 	cargo clean

@@ -2,17 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Make an ext4 image for an emulated NVMe namespace.
-# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [whole|partitioned|nojournal] [FIXTURES]
+# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [whole|partitioned|nojournal] [FIXTURES] [BENCH]
 # The file system uses 4 KiB blocks, so the same image works on a namespace
 # with 512 B or 4 KiB logical blocks. With "partitioned", the image gets an
 # MBR with one partition starting at 1 MiB and ext4 goes in it, so that
 # chain reads must honour the partition's offset. With "nojournal", ext4
 # has no journal (the fault-injection disk: only file data may hit the
 # failing sector). With a FIXTURES directory (scripts/fixtures/make-fixtures.sh
-# output), the new file system holds a copy of it in /fixtures.
+# output), the new file system holds a copy of it in /fixtures; with a BENCH
+# directory (scripts/bench-data.sh output), one in /bench.
 set -euo pipefail
 
-IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole} FIXTURES=${5:-}
+IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole} FIXTURES=${5:-} BENCH=${6:-}
 export PATH=$PATH:/sbin:/usr/sbin
 rm -f "$IMAGE"
 truncate -s "${SIZE}M" "$IMAGE"
@@ -20,16 +21,20 @@ truncate -s "${SIZE}M" "$IMAGE"
 # mkfs.ext4 -d copies a directory tree into the new file system; it takes
 # the root directory's mode from the source, so stage it in a 0755 one.
 populate=()
-if [[ -n $FIXTURES ]]; then
-	[[ -d $FIXTURES ]] || { echo "mkdisk.sh: no fixtures directory $FIXTURES" >&2; exit 1; }
-	stage=$(mktemp -d "$IMAGE.stage.XXXXXX")
-	trap 'rm -rf "$stage"' EXIT
-	chmod 0755 "$stage"
+stage=
+stage_copy() { # SOURCE NAME
+	[[ -d $1 ]] || { echo "mkdisk.sh: no directory $1" >&2; exit 1; }
+	if [[ -z $stage ]]; then
+		stage=$(mktemp -d "$IMAGE.stage.XXXXXX")
+		trap 'rm -rf "$stage"' EXIT
+		chmod 0755 "$stage"
+		populate=(-d "$stage")
+	fi
 	# Hard links when on the same file system, a copy otherwise.
-	cp -al "$FIXTURES" "$stage/fixtures" 2>/dev/null ||
-		{ rm -rf "$stage/fixtures" && cp -a "$FIXTURES" "$stage/fixtures"; }
-	populate=(-d "$stage")
-fi
+	cp -al "$1" "$stage/$2" 2>/dev/null || { rm -rf "${stage:?}/$2" && cp -a "$1" "$stage/$2"; }
+}
+[[ -z $FIXTURES ]] || stage_copy "$FIXTURES" fixtures
+[[ -z $BENCH ]] || stage_copy "$BENCH" bench
 
 if [[ $LAYOUT == partitioned ]]; then
 	echo 'start=2048, type=83' | sfdisk --quiet "$IMAGE"

@@ -20,7 +20,8 @@
 #   qemu/run.sh shell   an interactive shell in the guest (Ctrl-a x quits)
 #
 # Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir), FIXTURES (optional:
-# a directory copied to /fixtures of the 512 B and 4 KiB disks). Environment:
+# a directory copied to /fixtures of the 512 B and 4 KiB disks), BENCH_DATA
+# (optional: one copied to /bench of the 512 B disk). Environment:
 #   RNVME_ACCEL=kvm|tcg      skip the KVM probe and use this accelerator
 #   RNVME_VM_TIMEOUT=SECS    hard limit for one boot (default 900)
 #   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
@@ -107,7 +108,13 @@ OUT=$BUILD/vm-out
 rm -rf "$OUT" && mkdir -p "$OUT"
 # The 512 B and 4 KiB namespaces carry the RocksDB and SQLite files the
 # real libraries wrote (FIXTURES, from `make fixtures`), under /fixtures.
-"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 768 rnvme512 whole "${FIXTURES:-}"
+# With BENCH_DATA (`make bench-data`: the engine benchmark's files), the
+# 512 B disk is larger and holds them under /bench.
+if [[ -n ${BENCH_DATA:-} ]]; then
+	"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 1536 rnvme512 whole "${FIXTURES:-}" "$BENCH_DATA"
+else
+	"$QEMU_DIR/mkdisk.sh" "$BUILD/nvme512.img" 768 rnvme512 whole "${FIXTURES:-}"
+fi
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvme4k.img" 768 rnvme4k whole "${FIXTURES:-}"
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmepart.img" 256 rnvmepart partitioned
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
@@ -195,8 +202,13 @@ if [[ $MODE == demo || $MODE == bench ]]; then
 	grep -q '^rnvme-bench: done' "$LOG" || fail "the benchmark did not finish"
 	RESULTS=${RESULTS:-$(dirname "$BUILD")/bench-results}
 	mkdir -p "$RESULTS"
-	cp "$OUT"/bench/bench.json "$OUT"/bench/bench.txt "$OUT"/bench/bench.svg "$RESULTS"/
-	log "results: $RESULTS/bench.txt, bench.json, bench.svg"
+	cp "$OUT"/bench/bench.json "$OUT"/bench/bench.txt "$RESULTS"/
+	# bench.svg plots the chain workloads, engines.svg the engine ones.
+	for svg in bench.svg engines.svg; do
+		rm -f "${RESULTS:?}/$svg"
+		[[ ! -f $OUT/bench/$svg ]] || cp "$OUT/bench/$svg" "$RESULTS"/
+	done
+	log "results: $RESULTS/bench.txt, bench.json and the plots"
 fi
 if [[ $MODE == test ]]; then
 	result=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n 1)

@@ -16,6 +16,7 @@
 //! irrelevant. The device floor is one read through a polled io_uring
 //! (IOPOLL, NVMe poll queue).
 
+mod engines;
 mod hop_cost;
 mod measure;
 mod paths;
@@ -47,10 +48,22 @@ struct Args {
     /// Directory for the data files (ext4 on NVMe).
     #[arg(long, default_value = "/mnt/nvme")]
     dir: PathBuf,
-    /// Workloads to run: bptree, chain, and windows (= records, pages16k,
-    /// pages16k_unaligned; each may also be named alone).
-    #[arg(long, value_delimiter = ',', default_value = "bptree,chain,windows")]
+    /// Workloads to run: bptree, chain, windows (= records, pages16k,
+    /// pages16k_unaligned; each may also be named alone) and engines (=
+    /// rocksdb, sqlite: files the real libraries wrote, `make bench-data`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "bptree,chain,windows,engines"
+    )]
     workloads: Vec<String>,
+    /// Where the engine workloads' files are (`make bench-data`, which
+    /// `make bench` copies onto the 512 B disk).
+    #[arg(long, default_value = "/mnt/nvme/bench")]
+    engine_data: PathBuf,
+    /// Timed lookups per engine way and repetition.
+    #[arg(long, default_value_t = 1000)]
+    engine_lookups: usize,
     /// Depths: B+-tree levels or chain blocks.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
     depths: Vec<u32>,
@@ -115,9 +128,25 @@ fn main() -> Result<()> {
         rows: Vec::new(),
         derived: Vec::new(),
         windows: None,
+        engines: None,
     };
     let mut kinds: Vec<Kind> = Vec::new();
+    let mut engine_names: Vec<&str> = Vec::new();
     for w in &args.workloads {
+        let named: &[&str] = match w.as_str() {
+            "engines" => &["rocksdb", "sqlite"],
+            "rocksdb" => &["rocksdb"],
+            "sqlite" => &["sqlite"],
+            _ => &[],
+        };
+        if !named.is_empty() {
+            for n in named {
+                if !engine_names.contains(n) {
+                    engine_names.push(n);
+                }
+            }
+            continue;
+        }
         let named: Vec<Kind> = if w == "windows" {
             Kind::ALL.into_iter().filter(|k| k.windowed()).collect()
         } else {
@@ -202,6 +231,26 @@ fn main() -> Result<()> {
         };
         windows::run(&control, &window_kinds, &plan, &mut report)?;
     }
+    if !engine_names.is_empty() {
+        let plan = engines::Plan {
+            data: args.engine_data.clone(),
+            warmup: args.warmup,
+            lookups: args.engine_lookups,
+            reps: args.reps,
+        };
+        let mut out = engines::Engines::default();
+        for name in engine_names {
+            eprintln!(
+                "engine workload {name}: {} lookups x {} per way",
+                plan.lookups, plan.reps
+            );
+            match name {
+                "rocksdb" => engines::rocksdb(&control, &plan, &mut out)?,
+                _ => engines::sqlite(&control, &plan, &mut out)?,
+            }
+        }
+        report.engines = Some(out);
+    }
     report.derive();
     report.validate()?;
     let table = report.table();
@@ -211,7 +260,12 @@ fn main() -> Result<()> {
         args.out.join("bench.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    report.plot(&args.out.join("bench.svg"))?;
+    if !report.rows.is_empty() {
+        report.plot(&args.out.join("bench.svg"))?;
+    }
+    if let Some(e) = &report.engines {
+        e.plot(&args.out.join("engines.svg"))?;
+    }
     println!("rnvme-bench: done, results in {}", args.out.display());
     Ok(())
 }

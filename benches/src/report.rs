@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    engines::Engines,
     hop_cost::{self, Windows},
     measure::{Latency, Measured},
     paths::{Kind, Way},
@@ -77,6 +78,9 @@ pub struct Report {
     /// The windows workload's hop costs and driver resubmissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<Windows>,
+    /// The engine workloads (RocksDB, SQLite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines: Option<Engines>,
 }
 
 impl Report {
@@ -141,7 +145,7 @@ impl Report {
     pub fn validate(&self) -> Result<()> {
         ensure!(self.schema == SCHEMA, "schema {:?}", self.schema);
         ensure!(
-            !self.rows.is_empty() && !self.floors.is_empty(),
+            (!self.rows.is_empty() && !self.floors.is_empty()) || self.engines.is_some(),
             "no rows or no floor"
         );
         for r in &self.rows {
@@ -157,6 +161,9 @@ impl Report {
         }
         if let Some(w) = &self.windows {
             w.validate()?;
+        }
+        if let Some(e) = &self.engines {
+            e.validate()?;
         }
         Ok(())
     }
@@ -249,6 +256,9 @@ impl Report {
         }
         if let Some(w) = &self.windows {
             w.table(&mut t);
+        }
+        if let Some(e) = &self.engines {
+            t.push_str(&e.table());
         }
         t
     }
