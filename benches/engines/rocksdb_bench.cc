@@ -2,13 +2,13 @@
 //
 // The RocksDB side of the engine benchmark, against Debian's librocksdb.
 //
-//   rocksdb_bench build DBDIR KEYS
-//       writes an LSM of about 250 MB through the library: one million
-//       keys in random order, flushed and compacted into L1 (32 MiB
-//       files), then three more flushed batches (overwrites, new keys,
-//       deletions) that stay in L0. Uncompressed, 32 KiB blocks, no
-//       filters. Writes KEYS: the keys the benchmark looks up, one hex
-//       line each (nine in ten live, the rest absent or deleted).
+//   rocksdb_bench build DBDIR KEYS [N]
+//       writes an LSM through the library: N keys (default one million:
+//       about 280 MB) in random order, flushed and compacted into L1
+//       (32 MiB files), then three more flushed batches of N/25
+//       overwrites and deletions that stay in L0. Uncompressed, 32 KiB
+//       blocks, no filters. Writes KEYS: the keys the benchmark looks up,
+//       one hex line each (nine in ten live, the rest absent or deleted).
 //   rocksdb_bench get DBDIR KEYS MODE WARMUP LOOKUPS REPS
 //       opens DBDIR read-only, block cache off, direct reads on, and gets
 //       the keys with the library's own Get. MODE "cold": index blocks
@@ -39,7 +39,6 @@ using rocksdb::Status;
 
 namespace {
 
-constexpr unsigned long KEYS_TOTAL = 1000000;
 constexpr unsigned LOOKUP_KEYS = 20000;
 
 void check(const Status &s, const char *what)
@@ -80,8 +79,10 @@ rocksdb::Options base_options()
 	return o;
 }
 
-void build(const char *dir, const char *keys_path)
+void build(const char *dir, const char *keys_path, unsigned long keys_total)
 {
+	if (keys_total < 200)
+		bench_die("rocksdb_bench: at least 200 keys");
 	rocksdb::Options o = base_options();
 	o.create_if_missing = true;
 	o.error_if_exists = true;
@@ -92,8 +93,8 @@ void build(const char *dir, const char *keys_path)
 	check(DB::Open(o, dir, &raw), "open");
 	std::unique_ptr<DB> db(raw);
 	std::mt19937_64 rng(20261206);
-	std::vector<unsigned long> order(KEYS_TOTAL);
-	for (unsigned long i = 0; i < KEYS_TOTAL; i++)
+	std::vector<unsigned long> order(keys_total);
+	for (unsigned long i = 0; i < keys_total; i++)
 		order[i] = 2 * i; // Odd numbers are never written: absent keys.
 	std::shuffle(order.begin(), order.end(), rng);
 	rocksdb::WriteOptions w;
@@ -108,8 +109,8 @@ void build(const char *dir, const char *keys_path)
 	// Three L0 files over the whole key range: overwrites, deletions.
 	std::vector<unsigned long> deleted;
 	for (unsigned batch = 1; batch <= 3; batch++) {
-		for (unsigned n = 0; n < 40000; n++) {
-			unsigned long i = 2 * (rng() % KEYS_TOTAL);
+		for (unsigned long n = 0; n < keys_total / 25; n++) {
+			unsigned long i = 2 * (rng() % keys_total);
 			if (n % 8 == 0) {
 				check(db->Delete(w, key_of(i)), "delete");
 				deleted.push_back(i);
@@ -127,10 +128,10 @@ void build(const char *dir, const char *keys_path)
 	for (unsigned n = 0; n < LOOKUP_KEYS; n++) {
 		unsigned long i;
 		if (n % 10 == 9)
-			i = n % 20 == 19 ? 2 * (rng() % KEYS_TOTAL) + 1
+			i = n % 20 == 19 ? 2 * (rng() % keys_total) + 1
 					 : deleted[rng() % deleted.size()];
 		else
-			i = 2 * (rng() % KEYS_TOTAL);
+			i = 2 * (rng() % keys_total);
 		std::string k = key_of(i);
 		bench_put_hex(out, reinterpret_cast<const unsigned char *>(k.data()), k.size());
 	}
@@ -186,13 +187,13 @@ void get(const char *dir, const char *keys_path, const std::string &mode,
 int main(int argc, char **argv)
 {
 	std::string cmd = argc > 1 ? argv[1] : "";
-	if (cmd == "build" && argc == 4) {
-		build(argv[2], argv[3]);
+	if (cmd == "build" && (argc == 4 || argc == 5)) {
+		build(argv[2], argv[3], argc == 5 ? strtoul(argv[4], nullptr, 10) : 1000000);
 	} else if (cmd == "get" && argc == 8) {
 		struct bench_plan plan = bench_plan_of(argv + 5);
 		get(argv[2], argv[3], argv[4], &plan);
 	} else {
-		fprintf(stderr, "usage: rocksdb_bench build DBDIR KEYS\n"
+		fprintf(stderr, "usage: rocksdb_bench build DBDIR KEYS [N]\n"
 				"       rocksdb_bench get DBDIR KEYS cold|pinned WARMUP LOOKUPS REPS\n");
 		return 2;
 	}

@@ -2,11 +2,12 @@
 /*
  * The SQLite side of the engine benchmark, against the system libsqlite3.
  *
- *   sqlite_bench build DB ROWIDS VALUES
+ *   sqlite_bench build DB ROWIDS VALUES [ROWS]
  *       writes DB through the library: page size 4096, rollback journal,
  *       table t(id INTEGER PRIMARY KEY, k TEXT, n INTEGER, v BLOB) with an
- *       index t_k on k, 200,000 rows (one in 64 with a 9,000-byte blob on
- *       overflow pages), then one row in 20 deleted. Writes the lookup
+ *       index t_k on k, ROWS rows (default 200,000: about 100 MB; one in
+ *       64 with a 9,000-byte blob on overflow pages), then one row in 20
+ *       deleted. Writes the lookup
  *       keys: ROWIDS (rowids as decimal text) and VALUES (values of k), one
  *       hex line each, nine in ten present.
  *   sqlite_bench get DB rowid|index KEYS WARMUP LOOKUPS REPS
@@ -24,7 +25,6 @@
 
 #include "common.h"
 
-#define ROWS 200000u
 #define LOOKUP_KEYS 20000u
 #define PRIME 4294967291ull
 
@@ -70,7 +70,7 @@ static void put_text_hex(FILE *f, const char *s)
 	bench_put_hex(f, (const unsigned char *)s, strlen(s));
 }
 
-static void build(const char *path, const char *rowids, const char *values)
+static void build(const char *path, const char *rowids, const char *values, unsigned rows)
 {
 	sqlite3 *db;
 	sqlite3_stmt *ins;
@@ -87,7 +87,9 @@ static void build(const char *path, const char *rowids, const char *values)
 	exec(db, "BEGIN");
 	check(db, sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, ?, ?, ?)", -1, &ins, NULL),
 	      "prepare");
-	for (unsigned i = 0; i < ROWS; i++) {
+	if (rows < 20 || rows % 20)
+		bench_die("sqlite_bench: ROWS must be a positive multiple of 20");
+	for (unsigned i = 0; i < rows; i++) {
 		unsigned len = i % 64 == 5 ? sizeof(blob) : 100 + rng() % 400;
 		for (unsigned j = 0; j < len; j++)
 			blob[j] = (unsigned char)rng();
@@ -109,7 +111,7 @@ static void build(const char *path, const char *rowids, const char *values)
 	if (!fr || !fv)
 		bench_die("sqlite_bench: cannot create the key files");
 	for (unsigned n = 0; n < LOOKUP_KEYS; n++) {
-		unsigned i = (unsigned)(rng() % ROWS);
+		unsigned i = (unsigned)(rng() % rows);
 		/* One in ten absent: a deleted row, or between rows. */
 		if (n % 10 == 9 && n % 20 != 19)
 			i = i - i % 20 + 7;
@@ -210,13 +212,14 @@ static void get(const char *path, const char *kind, const char *keys_path,
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "build")) {
-		build(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "build")) {
+		build(argv[2], argv[3], argv[4],
+		      argc == 6 ? (unsigned)strtoul(argv[5], NULL, 10) : 200000u);
 	} else if (argc == 8 && !strcmp(argv[1], "get")) {
 		struct bench_plan plan = bench_plan_of(argv + 5);
 		get(argv[2], argv[3], argv[4], &plan);
 	} else {
-		fprintf(stderr, "usage: sqlite_bench build DB ROWIDS VALUES\n"
+		fprintf(stderr, "usage: sqlite_bench build DB ROWIDS VALUES [ROWS]\n"
 				"       sqlite_bench get DB rowid|index KEYS WARMUP LOOKUPS REPS\n");
 		return 2;
 	}

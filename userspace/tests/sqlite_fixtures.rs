@@ -12,7 +12,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use rnvme::engines::sqlite::{Db, Error, Row, Value};
+use rnvme::engines::sqlite::{Db, Error, Row};
+
+#[path = "../../qemu/vmtest/src/sqlite/expect.rs"]
+mod expect;
+use expect::{dec, enc};
 
 fn fixtures() -> PathBuf {
     let root = match std::env::var_os("RNVME_FIXTURES") {
@@ -47,52 +51,6 @@ fn databases(dir: &Path) -> Vec<PathBuf> {
     dbs
 }
 
-fn fnv1a64(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
-        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A value as the `.expect` files write it (see sqlite_gen.py).
-fn enc(v: &Value) -> String {
-    let (tag, b) = match v {
-        Value::Null => return "n".into(),
-        Value::Integer(i) => return format!("i:{i}"),
-        Value::Real(r) => return format!("r:x{}", hex(&r.to_bits().to_be_bytes())),
-        Value::Text(t) => ("t", t.as_bytes()),
-        Value::Blob(b) => ("b", b.as_slice()),
-    };
-    if b.len() > 256 {
-        format!("{tag}:#{}:{:016x}", b.len(), fnv1a64(b))
-    } else {
-        format!("{tag}:x{}", hex(b))
-    }
-}
-
-/// A value of a query (short: never hashed).
-fn dec(word: &str) -> Value {
-    let unhex = |h: &str| -> Vec<u8> {
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-            .collect()
-    };
-    match word.split_once(':') {
-        None if word == "n" => Value::Null,
-        Some(("i", i)) => Value::Integer(i.parse().unwrap()),
-        Some(("r", x)) => Value::Real(f64::from_bits(u64::from_be_bytes(
-            unhex(&x[1..]).try_into().unwrap(),
-        ))),
-        Some(("t", x)) => Value::Text(String::from_utf8(unhex(&x[1..])).unwrap()),
-        Some(("b", x)) => Value::Blob(unhex(&x[1..])),
-        _ => panic!("bad value {word}"),
-    }
-}
-
 fn values(row: &Row) -> String {
     let v: Vec<String> = row.values.iter().map(enc).collect();
     format!("{} {}", v.len(), v.join(" "))
@@ -121,7 +79,7 @@ fn answer(db: &Db, line: &str) -> String {
         }
         "find" => {
             let head = w[..4].join(" ");
-            let got = db.lookup_index_pread(w[1], w[2], &dec(w[3]));
+            let got = db.lookup_index_pread(w[1], w[2], &dec(w[3]).expect("a value"));
             (
                 head,
                 got.map(|r| r.map(|r| format!("{} {}", r.rowid, values(&r)))),

@@ -9,6 +9,7 @@
 //! the end, a truncated file) end lookups with an error or a row the
 //! corrupted file itself holds, never an oops or a hang: [`hostile`].
 
+mod expect;
 mod hostile;
 
 pub use hostile::sqlite_hostile;
@@ -24,7 +25,8 @@ use rnvme::{
     Control, DEFAULT_DEVICE,
 };
 
-use crate::engine_files::{dirs, expect_files, stride, unhex};
+use self::expect::{dec, enc};
+use crate::engine_files::{dirs, expect_files, stride};
 
 /// A lookup of a `.expect` line (format: `scripts/fixtures/sqlite_gen.py`).
 enum Lookup {
@@ -45,21 +47,6 @@ struct Query {
     lookup: Lookup,
 }
 
-/// A value of a query (never hashed).
-fn dec(word: &str) -> Result<Value> {
-    Ok(match word.split_once(':') {
-        None if word == "n" => Value::Null,
-        Some(("i", i)) => Value::Integer(i.parse().with_context(|| word.to_string())?),
-        Some(("r", x)) => {
-            let b: [u8; 8] = unhex(x)?.try_into().ok().context("not 8 bytes")?;
-            Value::Real(f64::from_be_bytes(b))
-        }
-        Some(("t", x)) => Value::Text(String::from_utf8(unhex(x)?)?),
-        Some(("b", x)) => Value::Blob(unhex(x)?),
-        _ => bail!("bad value {word:?}"),
-    })
-}
-
 fn parse(line: &str) -> Result<Query> {
     let w: Vec<&str> = line.split(' ').collect();
     let (n, lookup) = match w.as_slice() {
@@ -77,7 +64,7 @@ fn parse(line: &str) -> Result<Query> {
             Lookup::Find {
                 table: table.to_string(),
                 column: column.to_string(),
-                value: dec(value)?,
+                value: dec(value).with_context(|| format!("bad value in {line:?}"))?,
             },
         ),
         _ => bail!("bad line {line:?}"),
@@ -86,33 +73,6 @@ fn parse(line: &str) -> Result<Query> {
         head: w[..n].join(" "),
         lookup,
     })
-}
-
-fn fnv1a64(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
-        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A value as the `.expect` files write it: a text or blob longer than
-/// 256 bytes as its length and FNV-1a hash.
-fn enc(v: &Value) -> String {
-    let (tag, b) = match v {
-        Value::Null => return "n".into(),
-        Value::Integer(i) => return format!("i:{i}"),
-        Value::Real(r) => return format!("r:x{}", hex(&r.to_bits().to_be_bytes())),
-        Value::Text(t) => ("t", t.as_bytes()),
-        Value::Blob(b) => ("b", b.as_slice()),
-    };
-    if b.len() > 256 {
-        format!("{tag}:#{}:{:016x}", b.len(), fnv1a64(b))
-    } else {
-        format!("{tag}:x{}", hex(b))
-    }
 }
 
 /// The kind of a lookup's error, as the `.expect` files name it.
