@@ -183,12 +183,14 @@ impl Windows {
         );
         let _ = writeln!(
             t,
-            "{:<18} {:>5} {:>5} {:<18} {:<18} {:<26} {:<18} {:>9} {:>9}",
+            "{:<18} {:>5} {:>5} {:<18} {:<18} {:<18} {:<18} {:<26} {:<18} {:>9} {:>9}",
             "work",
             "block",
             "depth",
             "Pread",
             "IoUring",
+            "IoUringFixed",
+            "NvmePassthru",
             "Rnvme",
             "RnvmePolled",
             "hop us",
@@ -227,12 +229,14 @@ impl Windows {
             });
             let _ = writeln!(
                 t,
-                "{:<18} {bs:>5} {depth:>5} {:<18} {:<18} {:<26} {:<18} {per_hop:>9.1} {floor:>9.1}",
+                "{:<18} {bs:>5} {depth:>5} {:<18} {:<18} {:<18} {:<18} {:<26} {:<18} {per_hop:>9.1} {floor:>9.1}",
                 kind.label(),
                 cells[0],
                 cells[1],
                 cells[2],
-                cells[3]
+                cells[3],
+                cells[4],
+                cells[5]
             );
         }
         self.target_summary(t);

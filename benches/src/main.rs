@@ -19,9 +19,11 @@
 mod engines;
 mod hop_cost;
 mod measure;
+mod passthru;
 mod paths;
 mod readers;
 mod report;
+mod sys;
 mod windows;
 
 use std::{

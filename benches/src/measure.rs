@@ -13,6 +13,7 @@ use rnvme::Control;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    passthru::PassthruReader,
     paths::{Way, Workload},
     readers::{PreadReader, Reader, UringReader},
 };
@@ -141,6 +142,10 @@ pub fn run(
                             Way::IoUring => {
                                 Some(Box::new(UringReader::new(&w.path, false, w.align)?))
                             }
+                            Way::IoUringFixed => {
+                                Some(Box::new(UringReader::fixed(&w.path, w.align)?))
+                            }
+                            Way::NvmePassthru => Some(Box::new(PassthruReader::new(&w.path)?)),
                             _ => None,
                         };
                         let tag = match way {

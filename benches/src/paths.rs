@@ -35,6 +35,12 @@ pub enum Way {
     Pread,
     /// One io_uring read per hop, submitted and waited for, from user space.
     IoUring,
+    /// The same on a polled ring (IOPOLL) with the file and the buffer
+    /// registered: io_uring's fastest path for one read at a time.
+    IoUringFixed,
+    /// One NVMe Read command per hop through io_uring on the namespace's
+    /// character device (`/dev/ngXnY`), polled: no file system, no bio.
+    NvmePassthru,
     /// The storage function: one ioctl, hops resubmitted in the driver.
     Rnvme,
     /// The same with polled reads on the NVMe poll queues.
@@ -42,13 +48,21 @@ pub enum Way {
 }
 
 impl Way {
-    pub const ALL: [Way; 4] = [Way::Pread, Way::IoUring, Way::Rnvme, Way::RnvmePolled];
+    pub const ALL: [Way; 6] = [
+        Way::Pread,
+        Way::IoUring,
+        Way::IoUringFixed,
+        Way::NvmePassthru,
+        Way::Rnvme,
+        Way::RnvmePolled,
+    ];
 
     /// System calls per lookup of `reads` reads (counted: what the path
-    /// itself calls, per lookup).
+    /// itself calls, per lookup; a polled ring may enter the kernel again
+    /// to reap a completion, not counted).
     pub fn syscalls(self, reads: u32) -> u32 {
         match self {
-            Way::Pread | Way::IoUring => reads,
+            Way::Pread | Way::IoUring | Way::IoUringFixed | Way::NvmePassthru => reads,
             Way::Rnvme | Way::RnvmePolled => 1,
         }
     }

@@ -20,20 +20,25 @@ use rnvme::abi::MAX_WINDOW;
 
 /// A 4 KiB-aligned buffer for O_DIRECT, large enough for the covering
 /// range of any window.
-struct Aligned {
+pub struct Aligned {
     buf: Vec<u8>,
     start: usize,
 }
 
 impl Aligned {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let buf = vec![0u8; MAX_WINDOW as usize + 3 * 4096];
         let start = buf.as_ptr().align_offset(4096);
         Self { buf, start }
     }
 
-    fn get(&mut self, len: usize) -> &mut [u8] {
+    pub fn get(&mut self, len: usize) -> &mut [u8] {
         &mut self.buf[self.start..self.start + len]
+    }
+
+    /// The aligned bytes there are.
+    pub fn capacity(&self) -> usize {
+        self.buf.len() - self.start
     }
 }
 
@@ -91,12 +96,15 @@ impl Reader for PreadReader {
 
 /// io_uring, one SQE per read of the covering range of blocks of `align`
 /// bytes; `polled` sets up an IOPOLL ring (the device floor: completions
-/// polled on an NVMe poll queue).
+/// polled on an NVMe poll queue). [`UringReader::fixed`] adds a registered
+/// file and a registered buffer.
 pub struct UringReader {
     ring: IoUring,
     file: File,
     buf: Aligned,
     align: u64,
+    /// The file and the buffer are registered with the ring (index 0).
+    fixed: bool,
     /// Why the last failed read failed.
     pub last_error: Option<std::io::Error>,
 }
@@ -112,8 +120,31 @@ impl UringReader {
             file: open_direct(path)?,
             buf: Aligned::new(),
             align,
+            fixed: false,
             last_error: None,
         })
+    }
+
+    /// The strongest io_uring path for one read at a time: an IOPOLL ring,
+    /// the file registered (no fget per read) and the buffer registered (no
+    /// page pinning per read), reads with `IORING_OP_READ_FIXED`.
+    pub fn fixed(path: &Path, align: u64) -> Result<Self> {
+        let mut r = Self::new(path, true, align)?;
+        let submitter = r.ring.submitter();
+        submitter
+            .register_files(&[r.file.as_raw_fd()])
+            .context("IORING_REGISTER_FILES")?;
+        let whole = r.buf.get(r.buf.capacity());
+        let iov = libc::iovec {
+            iov_base: whole.as_mut_ptr().cast(),
+            iov_len: whole.len(),
+        };
+        // SAFETY: the registered range is `r.buf`'s, which lives as long as
+        // the ring (both are fields of `r`, the ring dropped first) and does
+        // not move (a Vec's heap block).
+        unsafe { submitter.register_buffers(&[iov]) }.context("IORING_REGISTER_BUFFERS")?;
+        r.fixed = true;
+        Ok(r)
     }
 }
 
@@ -142,13 +173,19 @@ impl UringReader {
     fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> bool {
         let (start, len) = covering(offset, buf.len(), self.align);
         let b = self.buf.get(len);
-        let sqe = opcode::Read::new(
-            types::Fd(self.file.as_raw_fd()),
-            b.as_mut_ptr(),
-            b.len() as u32,
-        )
-        .offset(start)
-        .build();
+        let sqe = if self.fixed {
+            opcode::ReadFixed::new(types::Fixed(0), b.as_mut_ptr(), b.len() as u32, 0)
+                .offset(start)
+                .build()
+        } else {
+            opcode::Read::new(
+                types::Fd(self.file.as_raw_fd()),
+                b.as_mut_ptr(),
+                b.len() as u32,
+            )
+            .offset(start)
+            .build()
+        };
         // SAFETY: `b` stays valid and unused until the completion is reaped
         // below (we wait for it before touching the buffer again).
         if unsafe { self.ring.submission().push(&sqe) }.is_err() {

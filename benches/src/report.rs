@@ -279,7 +279,7 @@ impl Report {
             .iter()
             .filter(|r| (r.workload, r.block_size) == workload)
             .collect();
-        let colours = [RED, BLUE, GREEN, MAGENTA];
+        let colours = [BLUE, GREEN, CYAN, BLACK, RED, MAGENTA];
 
         let one: Vec<&&Row> = rows.iter().filter(|r| r.threads == 1).collect();
         let max_reads = one.iter().map(|r| r.reads).max().unwrap_or(1);

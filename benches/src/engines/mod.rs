@@ -18,7 +18,6 @@
 
 mod native;
 pub mod report;
-mod sys;
 
 use std::{
     fs::File,
@@ -34,6 +33,8 @@ use rnvme::{
 };
 
 pub use report::{EngineRow, Engines};
+
+use crate::sys;
 
 /// How many lookups, in how many repetitions.
 #[derive(Clone, Debug)]
