@@ -19,15 +19,19 @@ check_rocksdb() { # DB OP: the first short found-lines of DB.expect for OP
 		hexy($2) && hexy($4) && (op == "get" || hexy($5))' \
 		"$F/rocksdb/$1.expect" | head -3 >/tmp/want
 	[ -s /tmp/want ] || fail "$1: no $2 lines to check"
-	while read -r line; do
-		key=$(echo "$line" | cut -d' ' -f2)
-		for mode in "" --polled; do
-			out=$(rnvme rocksdb "$2" $mode "$F/rocksdb/$1" "$key") ||
-				fail "rnvme rocksdb $2 $1 $key failed: $out"
-			echo "$out"
+	# One call for all the keys (each call loads and verifies the
+	# function): a line per key, in order.
+	keys=$(cut -d' ' -f2 /tmp/want)
+	for mode in "" --polled; do
+		# shellcheck disable=SC2086
+		rnvme rocksdb "$2" $mode "$F/rocksdb/$1" $keys >/tmp/got ||
+			fail "rnvme rocksdb $2 $mode $1 failed: $(cat /tmp/got)"
+		cat /tmp/got
+		[ "$(wc -l </tmp/got)" = "$(wc -l </tmp/want)" ] || fail "$1: a line per key"
+		while read -r line && read -r out <&3; do
 			case $out in "$line ("*) ;; *) fail "$1: want '$line'" ;; esac
-		done
-	done </tmp/want
+		done </tmp/want 3</tmp/got
+	done
 }
 for db in fv2 fv5 fv6 partitioned; do
 	check_rocksdb $db get
