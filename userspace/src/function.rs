@@ -271,6 +271,20 @@ impl StorageFunction {
         &self.name
     }
 
+    /// Another handle on the same loaded program (its descriptor
+    /// duplicated): tagging several files or DBs with one function loads
+    /// and verifies it once.
+    pub fn try_clone(&self) -> Result<Self> {
+        let fd = self.fd.try_clone().map_err(|e| Error::Load {
+            name: self.name.clone(),
+            cause: format!("dup: {e}"),
+        })?;
+        Ok(Self {
+            name: self.name.clone(),
+            fd,
+        })
+    }
+
     /// Runs the function once on `block` (at most 65536 bytes), as read
     /// number `hop` at file offset `file_offset` of file 0, with `scratch`
     /// (at most 4096 bytes) as its scratch, which it may change.

@@ -17,7 +17,7 @@ use std::{
 use anyhow::{bail, ensure, Context, Result};
 use rnvme::{
     engines::rocksdb::{Attached, Db, HandBack},
-    Control, DEFAULT_DEVICE,
+    Control, StorageFunction, DEFAULT_DEVICE,
 };
 
 use crate::engine_files::{dirs, expect_files, hostile_stride, stride, unhex};
@@ -114,12 +114,14 @@ fn check_db(att: &Attached, expect: &Path) -> Result<Tally> {
 /// handed back for its compressed blocks.
 pub fn rocksdb_lookups() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
+    // Loaded and verified once for every DB.
+    let function = StorageFunction::builtin("rocksdb")?;
     for dir in dirs("rocksdb")? {
         for expect in expect_files(&dir)? {
             let name = expect.file_stem().unwrap().to_string_lossy().to_string();
             let db_dir: PathBuf = dir.join(&name);
             let db = Db::open(&db_dir).with_context(|| db_dir.display().to_string())?;
-            let att = db.attach(&control)?;
+            let att = db.attach_with(&control, function.try_clone()?)?;
             let t = check_db(&att, &expect)?;
             let c = att.counters();
             let reasons: Vec<String> = HandBack::ALL
@@ -167,6 +169,7 @@ pub fn rocksdb_lookups() -> Result<()> {
 /// console), and every value returned is bytes of the DB's own files.
 pub fn rocksdb_hostile() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
+    let function = StorageFunction::builtin("rocksdb")?;
     let src = dirs("rocksdb")?[0].join("fv5");
     let expect = fs::read_to_string(dirs("rocksdb")?[0].join("fv5.expect"))?;
     let queries: Vec<Query> = expect
@@ -199,7 +202,7 @@ pub fn rocksdb_hostile() -> Result<()> {
                 continue;
             }
         };
-        let att = db.attach(&control)?;
+        let att = db.attach_with(&control, function.try_clone()?)?;
         for q in &queries {
             let start = Instant::now();
             let (r, want) = match q {

@@ -22,7 +22,7 @@ use std::{
 use anyhow::{bail, ensure, Context, Result};
 use rnvme::{
     engines::sqlite::{Attached, Db, Detour, Error, HandBack, LookupStats, Row, Value},
-    Control, DEFAULT_DEVICE,
+    Control, StorageFunction, DEFAULT_DEVICE,
 };
 
 use self::expect::{dec, enc};
@@ -193,6 +193,8 @@ fn check_refused(db: &Path, why: &str) -> Result<()> {
 /// WAL frames or a hot journal refused.
 pub fn sqlite_lookups() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
+    // Loaded and verified once for every database.
+    let function = StorageFunction::builtin("sqlite")?;
     for dir in dirs("sqlite")? {
         let mut refused = 0;
         for expect in expect_files(&dir)? {
@@ -203,9 +205,9 @@ pub fn sqlite_lookups() -> Result<()> {
                 refused += 1;
                 continue;
             }
-            let path = dense(&path, &control, &text)?;
+            let path = dense(&path, &control, &function, &text)?;
             let db = Db::open(&path).with_context(|| path.display().to_string())?;
-            let att = db.attach(&control)?;
+            let att = db.attach_with(&control, function.try_clone()?)?;
             let t = check_db(&att, &text, &path)?;
             let c = att.counters();
             let reasons: Vec<String> = HandBack::ALL
@@ -247,14 +249,19 @@ pub fn sqlite_lookups() -> Result<()> {
 /// file: its first lookups must still be SQLite's answers (user space does
 /// them, `Detour::Hole`); the rest run on a copy with every block written
 /// (`sqlite-dense/` on the same disk), as SQLite itself writes its files.
-fn dense(path: &Path, control: &Control, text: &str) -> Result<PathBuf> {
+fn dense(
+    path: &Path,
+    control: &Control,
+    function: &StorageFunction,
+    text: &str,
+) -> Result<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(path)?;
     if m.blocks() * 512 >= m.len() {
         return Ok(path.to_path_buf());
     }
     let db = Db::open(path)?;
-    let att = db.attach(control)?;
+    let att = db.attach_with(control, function.try_clone()?)?;
     let head: String = text.lines().take(100).flat_map(|l| [l, "\n"]).collect();
     let t = check_db(&att, &head, path)?;
     let holes = t.holes;

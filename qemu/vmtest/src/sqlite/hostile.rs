@@ -16,7 +16,7 @@ use std::{
 use anyhow::{ensure, Result};
 use rnvme::{
     engines::sqlite::{Db, Row, Value},
-    Control, DEFAULT_DEVICE,
+    Control, StorageFunction, DEFAULT_DEVICE,
 };
 
 use super::{enc, line, parse, run, Query};
@@ -271,6 +271,8 @@ fn from_file(row: &Row, want: &str, file: &[u8]) -> bool {
 /// checks the console); some damage is noticed.
 pub fn sqlite_hostile() -> Result<()> {
     let control = Control::open(DEFAULT_DEVICE)?;
+    // Loaded and verified once for every damaged copy.
+    let function = StorageFunction::builtin("sqlite")?;
     let dir = &dirs("sqlite")?[0];
     let pristine = fs::read(dir.join("pages4k.db"))?;
     let expect = fs::read_to_string(dir.join("pages4k.expect"))?;
@@ -299,7 +301,7 @@ pub fn sqlite_hostile() -> Result<()> {
                 continue;
             }
         };
-        let att = db.attach(&control)?;
+        let att = db.attach_with(&control, function.try_clone()?)?;
         let before = (right, own, errors);
         for (i, (q, want)) in queries.iter().zip(&lines).enumerate() {
             let start = Instant::now();
