@@ -35,17 +35,19 @@ enum RocksdbCommand {
         #[arg(required = true)]
         keys: Vec<String>,
     },
-    /// The first live key >= KEY and its value ("end" past the last key).
-    /// KEY is text, or x followed by hex digits for bytes; with --ts, KEY
-    /// is a TiKV raw key and the seek goes to its newest version at or
-    /// before TS (memcomparable encoding, then the complement of TS).
+    /// The first live key >= KEY and its value ("end" past the last key),
+    /// a line per KEY. KEY is text, or x followed by hex digits for bytes;
+    /// with --ts, KEY is a TiKV raw key and the seek goes to its newest
+    /// version at or before TS (memcomparable encoding, then the complement
+    /// of TS).
     ///
     /// Example: rnvme rocksdb seek /mnt/nvme/tikv x748000000000000030 --ts 463000000000000000
     Seek {
         #[command(flatten)]
         lookup: LookupArgs,
-        /// Key to seek to (text, or x + hex).
-        key: String,
+        /// Keys to seek to (text, or x + hex).
+        #[arg(required = true)]
+        keys: Vec<String>,
         /// Treat KEY as a TiKV raw key and seek to its newest version at
         /// or before TS (if it has none, the answer is a later key).
         #[arg(long)]
@@ -100,21 +102,28 @@ pub fn run(device: &Path, args: &RocksdbArgs) -> Result<()> {
                 Ok(())
             })
         }
-        RocksdbCommand::Seek { lookup, key, ts } => {
-            let raw = parse_key(key);
-            let key = match ts {
-                Some(ts) => tikv::seek_key(&raw, *ts),
-                None => raw,
-            };
-            lookups(device, lookup, |db, attached| {
-                let (found, how) = match attached {
-                    Some(a) => {
-                        let (f, s) = a.seek(&key, lookup.polled)?;
-                        (f, How::Chain(s))
+        RocksdbCommand::Seek { lookup, keys, ts } => {
+            let keys: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|k| {
+                    let raw = parse_key(k);
+                    match ts {
+                        Some(ts) => tikv::seek_key(&raw, *ts),
+                        None => raw,
                     }
-                    None => pread(db, || db.seek_pread(&key))?,
-                };
-                println!("{}", seek_line(&key, found.as_ref(), &how, lookup.format));
+                })
+                .collect();
+            lookups(device, lookup, |db, attached| {
+                for key in &keys {
+                    let (found, how) = match attached {
+                        Some(a) => {
+                            let (f, s) = a.seek(key, lookup.polled)?;
+                            (f, How::Chain(s))
+                        }
+                        None => pread(db, || db.seek_pread(key))?,
+                    };
+                    println!("{}", seek_line(key, found.as_ref(), &how, lookup.format));
+                }
                 Ok(())
             })
         }
@@ -355,10 +364,14 @@ mod tests {
         };
         assert_eq!(keys, ["a", "xff"]);
         assert!(lookup.pread && !lookup.polled);
-        let Ok(RocksdbCommand::Seek { key, ts, .. }) = parse("r seek db k --ts 7 --polled") else {
+        let Ok(RocksdbCommand::Seek { keys, ts, .. }) = parse("r seek db k l --ts 7 --polled")
+        else {
             panic!("seek did not parse");
         };
-        assert_eq!((key.as_str(), ts), ("k", Some(7)));
+        assert_eq!(
+            (keys, ts),
+            (vec!["k".to_string(), "l".to_string()], Some(7))
+        );
         assert!(matches!(
             parse("r files db --format json"),
             Ok(RocksdbCommand::Files { .. })
