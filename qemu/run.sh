@@ -26,6 +26,7 @@
 #   RNVME_VM_TIMEOUT=SECS    hard limit for one boot (default 900)
 #   RNVME_VM_CPUS, RNVME_VM_MEM   vCPUs (default 2) and memory (default 2G)
 #   RNVME_STRESS_SECS=SECS   duration of the vmtest stress scenario (default 120)
+#   RNVME_POLL_QUEUES=N      NVMe poll queues per controller (default 1)
 set -euo pipefail
 
 MODE=${1:?usage: qemu/run.sh test|demo|bench|shell}
@@ -46,7 +47,7 @@ SLOW_IOPS=25
 # nohz=off: idle vCPUs keep ticking, so when one CPU is held in interrupt
 # context another keeps jiffies going and runs the RCU stall check; with an
 # idle tickless guest such a stall goes unreported.
-CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=1 panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
+CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=${RNVME_POLL_QUEUES:-1} panic=-1 oops=panic rnvme.fault_sector=$FAULT_SECTOR rnvme.slow_iops=$SLOW_IOPS rnvme.stress_secs=$STRESS_SECS rnvme.mode=$MODE rnvme.flavour=${FLAVOUR:-release}"
 
 # The stall and lockup detectors report a CPU held for 21 and 20 s. The
 # debug kernel (KASAN, lockdep) runs several times slower under TCG, and
