@@ -48,6 +48,11 @@ impl Cpu {
         }
     }
 
+    /// irq + softirq ticks.
+    pub fn irq(self) -> u64 {
+        self.irq
+    }
+
     fn since(self, before: Cpu) -> Cpu {
         Cpu {
             user: self.user - before.user,

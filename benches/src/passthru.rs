@@ -54,9 +54,7 @@ impl PassthruReader {
     pub fn new(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| path.display().to_string())?;
         let dev = file.metadata()?.dev();
-        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-        let sys_dir = fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))?;
+        let sys_dir = fs::canonicalize(sys::block_sysfs(dev))?;
         // A partition's directory sits inside its disk's and has `start`.
         let (disk_dir, base) = match sysfs(&format!("{}/start", sys_dir.display())) {
             Ok(start) => (

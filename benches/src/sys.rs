@@ -32,6 +32,11 @@ pub fn drop_cached(file: &File) -> std::io::Result<()> {
     }
 }
 
+/// The sysfs directory of block device `dev` (a disk or a partition).
+pub fn block_sysfs(dev: u64) -> String {
+    format!("/sys/dev/block/{}:{}", libc::major(dev), libc::minor(dev))
+}
+
 /// One extent of a file: `len` bytes at file offset `logical` are at byte
 /// `physical` of the device (of the partition, for a file system on one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -92,7 +92,7 @@ pub struct Plan<'a> {
 /// disk's queue, or its parent's for a partition).
 pub fn logical_block_size(path: &Path) -> Option<u32> {
     let dev = std::fs::metadata(path).ok()?.dev();
-    let sys = format!("/sys/dev/block/{}:{}", libc::major(dev), libc::minor(dev));
+    let sys = crate::sys::block_sysfs(dev);
     ["queue", "../queue"].iter().find_map(|q| {
         std::fs::read_to_string(format!("{sys}/{q}/logical_block_size"))
             .ok()?

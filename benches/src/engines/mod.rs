@@ -34,7 +34,7 @@ use rnvme::{
 
 pub use report::{EngineRow, Engines};
 
-use crate::sys;
+use crate::{measure::Cpu, sys};
 
 /// How many lookups, in how many repetitions.
 #[derive(Clone, Debug)]
@@ -127,23 +127,9 @@ pub fn row_hash(row: &sqlite::Row) -> Result<u64> {
     Ok(h)
 }
 
-/// irq + softirq ticks of the guest, from `/proc/stat`.
-fn irq_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let line = stat.lines().find(|l| l.starts_with("cpu ")).unwrap_or("");
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    v.get(5).copied().unwrap_or(0) + v.get(6).copied().unwrap_or(0)
-}
-
 /// Reads completed by the block device `dev` (disk or partition).
 fn device_reads(dev: u64) -> Result<u64> {
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    let path = format!("/sys/dev/block/{major}:{minor}/stat");
+    let path = format!("{}/stat", sys::block_sysfs(dev));
     let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
     text.split_whitespace()
         .next()
@@ -176,7 +162,7 @@ fn run_ours(
     let mut reps = Vec::new();
     for rep in 1..=plan.reps {
         let mut r = Rep::default();
-        let (start, irq0, dev0) = (Instant::now(), irq_ticks(), device_reads(dev)?);
+        let (start, irq0, dev0) = (Instant::now(), Cpu::now().irq(), device_reads(dev)?);
         for j in 0..plan.lookups {
             drop_all()?;
             let (t0, c0) = (Instant::now(), sys::thread_cpu_ns());
@@ -190,7 +176,7 @@ fn run_ours(
             r.reads += reads;
         }
         r.wall_ns = start.elapsed().as_nanos() as u64;
-        r.irq_ticks = irq_ticks() - irq0;
+        r.irq_ticks = Cpu::now().irq() - irq0;
         r.device_reads = device_reads(dev)? - dev0;
         reps.push(r);
     }
