@@ -9,7 +9,7 @@
 //! an incompatible change bumps [`ABI_MAJOR`].
 
 /// Incompatible changes to the ioctl ABI bump this.
-pub const ABI_MAJOR: u32 = 2;
+pub const ABI_MAJOR: u32 = 3;
 /// Compatible additions (new ioctls) bump this.
 pub const ABI_MINOR: u32 = 0;
 
@@ -199,6 +199,58 @@ pub struct ChainRead {
     pub reserved: [u32; 7],
 }
 
+/// `cmd_op` of the io_uring command that runs a chain read without blocking:
+/// `IORING_OP_URING_CMD` on an fd of `/dev/rnvme` (the one that holds the
+/// tag), with a [`UringChainRead`] in the SQE's command area. The chain is
+/// the one [`ChainRead`] at `UringChainRead::args` describes; the CQE comes
+/// when it ended, with `res` 0 or the negative errno [`IOC_CHAIN_READ`]
+/// would return, and the output fields of that `ChainRead`, the scratch and
+/// `out` already written. The `ChainRead` and its buffers must stay valid
+/// until the CQE (they are read at submission, written before the CQE, and
+/// never after it). Many chains may be in flight per ring. On a ring set up
+/// with `IORING_SETUP_IOPOLL` the chain's reads are polled (by the ring's
+/// polling, as [`CHAIN_POLLED`] does for the ioctl); on other rings they
+/// complete by interrupt, and [`CHAIN_POLLED`] is refused (EINVAL): nothing
+/// would poll them. When the submitting task exits or the ring is torn down,
+/// chains in flight end at their next read with ECANCELED, writing nothing.
+/// `IORING_OP_ASYNC_CANCEL` does not reach chains (ENOENT): they end by
+/// themselves within their hop limit.
+pub const URING_CHAIN_READ: u32 = iowr::<ChainRead>(0x08);
+
+/// The command area of an [`URING_CHAIN_READ`] SQE (16 bytes: fits a
+/// plain 64-byte SQE).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringChainRead {
+    /// User address of the [`ChainRead`].
+    pub args: u64,
+    /// Must be 0.
+    pub flags: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+impl UringChainRead {
+    /// The command's bytes, as they go in the SQE.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0; 16];
+        b[..8].copy_from_slice(&self.args.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.flags.to_ne_bytes());
+        b[12..].copy_from_slice(&self.reserved.to_ne_bytes());
+        b
+    }
+
+    /// The command read back from an SQE's bytes.
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        let [a0, a1, a2, a3, a4, a5, a6, a7, f0, f1, f2, f3, r0, r1, r2, r3] = b;
+        Self {
+            args: u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+            flags: u32::from_ne_bytes([f0, f1, f2, f3]),
+            reserved: u32::from_ne_bytes([r0, r1, r2, r3]),
+        }
+    }
+}
+
 /// The most bytes one read of a chain may ask for (`RNVME_MAX_WINDOW`).
 pub const MAX_WINDOW: u32 = 65536;
 
@@ -270,7 +322,12 @@ pub struct Metrics {
     /// Reads of a chain after its first that the driver did not resubmit
     /// (the module issued them from process context), by the reason of
     /// [`FALLBACKS`].
-    pub fallbacks: [u64; 7],
+    pub fallbacks: [u64; 8],
+    /// Chains started by io_uring commands ([`URING_CHAIN_READ`]); they are
+    /// counted in `stats` too.
+    pub uring_chains: u64,
+    /// io_uring chains in flight now.
+    pub uring_in_flight: u64,
 }
 
 /// Why the driver left a read of a chain to process context, in the order of
@@ -283,9 +340,10 @@ pub struct Metrics {
 ///   boundary, segment limits);
 /// - `qos`: a blk-cgroup limit (io.max) or rq_qos policy must see the read;
 /// - `other`: the hook could not run the function (a retried or timed-out
-///   request, for instance).
-pub const FALLBACKS: [&str; 7] = [
-    "length", "extents", "lock", "device", "split", "qos", "other",
+///   request, for instance);
+/// - `budget`: the tag spent its budget of reads the driver resubmits.
+pub const FALLBACKS: [&str; 8] = [
+    "length", "extents", "lock", "device", "split", "qos", "other", "budget",
 ];
 
 /// See [`Metrics`].
@@ -397,4 +455,6 @@ const _: () = assert!(core::mem::size_of::<Stats>() == 80);
 const _: () =
     assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
 const _: () = assert!(core::mem::size_of::<TagList>() == 16);
-const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 7));
+const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 8 + 2));
+const _: () = assert!(core::mem::size_of::<UringChainRead>() == 16);
+const _: () = assert!(URING_CHAIN_READ == 0xc068_b908);

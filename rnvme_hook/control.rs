@@ -16,9 +16,11 @@ use kernel::{
 
 use crate::{
     abi, chain,
+    chain_async::{self, AsyncChain},
     counters::COUNTERS,
     ffi::{
-        miscdev,
+        errno, miscdev,
+        uring::{Command, Issued},
         task::{current_uid, perfmon_capable},
     },
     registry::{store_in_free_slot, Listed, TagRegistry},
@@ -153,18 +155,22 @@ impl Control {
         Ok(0)
     }
 
+    /// Attached tag `id`.
+    fn tag(&self, id: u32) -> Result<Arc<Tag>> {
+        self.tags
+            .lock()
+            .iter()
+            .flatten()
+            .find(|s| s.tag.id == id)
+            .map(|s| s.tag.clone())
+            .ok_or(ENOENT)
+    }
+
     fn chain_read(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
             UserSlice::new(arg, size_of::<abi::ChainRead>()).reader_writer();
         let mut args: abi::ChainRead = reader.read()?;
-        let tag = self
-            .tags
-            .lock()
-            .iter()
-            .flatten()
-            .find(|s| s.tag.id == args.tag)
-            .map(|s| s.tag.clone())
-            .ok_or(ENOENT)?;
+        let tag = self.tag(args.tag)?;
         let result = chain::run(tag, &mut args);
         if result != Err(EINTR) && result != Err(EFAULT) {
             writer.write(&args)?;
@@ -203,6 +209,7 @@ fn report<T: AsBytes>(arg: usize, value: &T) -> Result<isize> {
 
 impl miscdev::FileOps for Control {
     type Shared = Arc<TagRegistry>;
+    type Pending = AsyncChain;
 
     fn open(registry: &Arc<TagRegistry>) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
@@ -227,5 +234,19 @@ impl miscdev::FileOps for Control {
             abi::IOC_TAGS => self.tags(arg),
             _ => Err(ENOTTY),
         }
+    }
+
+    fn uring_cmd(&self, cmd: &Command) -> Result<Issued> {
+        if cmd.op() != abi::URING_CHAIN_READ {
+            return Err(errno::eopnotsupp());
+        }
+        let c = abi::UringChainRead::from_bytes(cmd.payload());
+        if c.flags != 0 || c.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let args: abi::ChainRead = UserSlice::new(c.args as usize, size_of::<abi::ChainRead>())
+            .reader()
+            .read()?;
+        chain_async::start(self.tag(args.tag)?, args, c.args, cmd)
     }
 }

@@ -80,7 +80,10 @@ pub(crate) struct Counters {
     pub(crate) errors_by_errno: [AtomicU64; 8],
     pub(crate) extent_maps: AtomicU64,
     /// Reads left to process context, by `abi::FALLBACKS`.
-    pub(crate) fallbacks: [AtomicU64; 7],
+    pub(crate) fallbacks: [AtomicU64; 8],
+    /// Chains started by io_uring commands, and those in flight.
+    pub(crate) uring_chains: AtomicU64,
+    pub(crate) uring_in_flight: AtomicU64,
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
@@ -94,7 +97,9 @@ pub(crate) static COUNTERS: Counters = Counters {
     latency_sum_ns: AtomicU64::new(0),
     errors_by_errno: [const { AtomicU64::new(0) }; 8],
     extent_maps: AtomicU64::new(0),
-    fallbacks: [const { AtomicU64::new(0) }; 7],
+    fallbacks: [const { AtomicU64::new(0) }; 8],
+    uring_chains: AtomicU64::new(0),
+    uring_in_flight: AtomicU64::new(0),
 };
 
 impl Counters {
@@ -185,6 +190,8 @@ impl Counters {
             errors: self.errors_by_errno.each_ref().map(get),
             extent_maps: get(&self.extent_maps),
             fallbacks: self.fallbacks.each_ref().map(get),
+            uring_chains: get(&self.uring_chains),
+            uring_in_flight: get(&self.uring_in_flight),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `rnvme_hook.rs`: the module (this file): what it registers at load.
 //! - `control.rs`: one open `/dev/rnvme`, its tags and the ioctl dispatch.
 //! - `chain.rs`: chain reads, process-context side.
+//! - `chain_async.rs`: chain reads started by io_uring commands.
 //! - `tag.rs`: fd-tagging; a tag is what its chains read.
 //! - `registry.rs`: the `IOC_TAGS` list of every attached tag's counters.
 //! - `counters.rs`: what chains count, module-wide and per tag.
@@ -25,10 +26,13 @@ use kernel::{c_str, prelude::*};
 
 #[expect(
     unreachable_pub,
-    reason = "the ABI file is shared with user space, where its items are public"
+    dead_code,
+    reason = "the ABI file is shared with user space, where its items are public and \
+              the encoding of io_uring commands is used"
 )]
 mod abi;
 mod chain;
+mod chain_async;
 mod control;
 mod counters;
 #[expect(

@@ -8,12 +8,16 @@
 //! [`include/linux/bio.h`](srctree/include/linux/bio.h).
 
 use core::{
+    cell::UnsafeCell,
     ptr::addr_of_mut,
     sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
-use super::chain_buf::{add_to_bio, bio_vecs, ChainBuf};
+use super::{
+    chain_buf::{add_to_bio, bio_vecs, ChainBuf},
+    uring::{PollBatch, Waker},
+};
 pub(crate) use super::{
     chain_buf::MAX_READ,
     hook::{Route, Translate, Window},
@@ -74,7 +78,9 @@ const _: () =
 ///
 /// While `in_flight` is set a bio that owns one reference to `self` is
 /// submitted: the driver may write `chain`, `scratch` and `block`, and the
-/// submitter touches none of them until it has waited for the completion.
+/// submitter touches none of them until it has waited for the completion
+/// (or been woken by it). `waker` is written by the submitter before it
+/// submits and taken by the completion.
 #[repr(C)]
 pub(crate) struct ChainIo<T: Translate> {
     chain: Opaque<bindings::rnvme_chain>,
@@ -87,6 +93,9 @@ pub(crate) struct ChainIo<T: Translate> {
     polled_bio: AtomicPtr<bindings::bio>,
     /// Why the hook did not see the read in flight (`enum rnvme_fallback`).
     unseen: AtomicU32,
+    /// Who the completion of the read in flight wakes instead of `done`:
+    /// an io_uring command.
+    waker: UnsafeCell<Option<Waker>>,
     buf: ChainBuf,
     source: Arc<T>,
 }
@@ -141,6 +150,7 @@ impl<T: Translate> ChainIo<T> {
                 polled,
                 polled_bio: AtomicPtr::new(core::ptr::null_mut()),
                 unseen: AtomicU32::new(FALLBACK_OTHER),
+                waker: UnsafeCell::new(None),
                 buf: ChainBuf::new()?,
                 source,
             },
@@ -194,6 +204,49 @@ impl<T: Translate> ChainIo<T> {
         self.start_read(read)?;
         self.submit(read.file, read.win.sector, 0, read.win.bytes, true)?;
         self.wait()
+    }
+
+    /// [`ChainIo::read_tagged`] without waiting: the completion wakes
+    /// `waker`; then [`ChainIo::reap`] gives the read's status.
+    pub(crate) fn start_tagged(self: &Arc<Self>, read: &Read, waker: Waker) -> Result {
+        self.start_read(read)?;
+        // SAFETY: Nothing is in flight: the cell is ours until `submit`.
+        unsafe { *self.waker.get() = Some(waker) };
+        let submitted = self.submit(read.file, read.win.sector, 0, read.win.bytes, true);
+        if submitted.is_err() {
+            // SAFETY: Not submitted, so still ours.
+            unsafe { *self.waker.get() = None };
+        }
+        submitted
+    }
+
+    /// The status of the read that completed last (after [`ChainIo::wait`]
+    /// or a wake-up): 0 or its I/O error. Drops the polled bio's reference.
+    pub(crate) fn reap(&self) -> Result {
+        let bio = self
+            .polled_bio
+            .swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if !bio.is_null() {
+            // SAFETY: `bio` carries the reference `submit` took.
+            unsafe { bindings::bio_put(bio) };
+        }
+        match self.status.load(Ordering::Acquire) {
+            0 => Ok(()),
+            e => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// Polls the queue of the polled read in flight, if there is one, for an
+    /// IOPOLL ring; the completions found. The caller keeps [`ChainIo::reap`]
+    /// from running meanwhile (it holds the bio's reference).
+    pub(crate) fn poll(&self, batch: &PollBatch) -> i32 {
+        let bio = self.polled_bio.load(Ordering::Relaxed);
+        if bio.is_null() || !self.in_flight.load(Ordering::Acquire) {
+            return 0;
+        }
+        // SAFETY: `bio` carries the reference `submit` took, which only
+        // `reap` drops; the batch is io_uring's.
+        unsafe { bindings::bio_poll(bio, batch.iob, batch.flags) }
     }
 
     /// Issues `read` in pieces (each `Piece::buf_offset` from the start of
@@ -335,28 +388,22 @@ impl<T: Translate> ChainIo<T> {
     /// Waits for the bio submitted last. `EINTR` on a fatal signal (the bio
     /// completes later on its own), the I/O error otherwise.
     fn wait(&self) -> Result {
-        let bio = self
-            .polled_bio
-            .swap(core::ptr::null_mut(), Ordering::Relaxed);
+        let bio = self.polled_bio.load(Ordering::Relaxed);
         if !bio.is_null() {
             // SAFETY: `bio` carries the reference `submit` took, so it stays
-            // valid until our `bio_put`; `done` was initialised by `submit`.
+            // valid until `reap`; `done` was initialised by `submit`.
             // Polling runs the completion (and the hook) in this task.
             unsafe {
                 while !bindings::try_wait_for_completion(self.done.get()) {
                     bindings::bio_poll(bio, core::ptr::null_mut(), 0);
                     bindings::cond_resched();
                 }
-                bindings::bio_put(bio);
             }
         // SAFETY: `done` was initialised by `submit`.
         } else if unsafe { bindings::wait_for_completion_killable(self.done.get()) } != 0 {
             return Err(EINTR);
         }
-        match self.status.load(Ordering::Acquire) {
-            0 => Ok(()),
-            e => Err(Error::from_errno(e)),
-        }
+        self.reap()
     }
 
     /// Runs the function on the window just read, if the hook did not; the
@@ -418,12 +465,18 @@ pub(super) unsafe extern "C" fn end_io<T: Translate>(bio: *mut bindings::bio) {
     // Every device error is EIO to the caller: the block layer's own mapping
     // would turn a medium error into ENODATA, which here means a hole.
     let errno = if status == 0 { 0 } else { EIO.to_errno() };
+    // SAFETY: The submitter wrote the cell before submitting and does not
+    // touch it while the read is in flight (type invariant).
+    let waker = unsafe { (*io.waker.get()).take() };
     io.status.store(errno, Ordering::Relaxed);
     io.in_flight.store(false, Ordering::Release);
     // SAFETY: The bio is ours to release; `done` is initialised.
     unsafe {
         bindings::bio_put(bio);
-        bindings::complete(io.done.get());
+        match waker {
+            Some(w) => w.wake(),
+            None => bindings::complete(io.done.get()),
+        }
     }
     drop(io);
     INFLIGHT.fetch_sub(1, Ordering::AcqRel);

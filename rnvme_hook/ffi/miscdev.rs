@@ -4,11 +4,13 @@
 //!
 //! This is the module's FFI boundary for its control device: the raw
 //! `bindings::` calls for registering `/dev/rnvme` and for dispatching
-//! `open`, `release` and `ioctl` to a Rust type live here and nowhere else.
+//! `open`, `release`, `ioctl` and io_uring commands to a Rust type live here
+//! and nowhere else (the commands themselves are `uring.rs`).
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use core::{marker::PhantomData, pin::Pin};
+use super::uring;
 use kernel::{
     bindings,
     error::{from_result, to_result},
@@ -32,6 +34,13 @@ pub(crate) trait FileOps: Sized + Send + Sync + 'static {
 
     /// Handles `ioctl(2)`; `arg` is the raw user-space argument.
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize>;
+
+    /// What an io_uring command of the file keeps while in flight.
+    type Pending: uring::Pending;
+
+    /// Handles `IORING_OP_URING_CMD`: a result now, or the command parked
+    /// with a [`Self::Pending`] ([`uring::Command::park`]).
+    fn uring_cmd(&self, cmd: &uring::Command) -> Result<uring::Issued>;
 }
 
 /// The C structures a registered device points into, and what its files
@@ -74,6 +83,8 @@ impl<T: FileOps> Registration<T> {
             open: Some(open_callback::<T>),
             release: Some(release_callback::<T>),
             unlocked_ioctl: Some(ioctl_callback::<T>),
+            uring_cmd: Some(uring_cmd_callback::<T>),
+            uring_cmd_iopoll: Some(uring::Callbacks::<T::Pending>::iopoll),
             ..Default::default()
         };
         let raw = KBox::pin(
@@ -165,4 +176,21 @@ unsafe extern "C" fn ioctl_callback<T: FileOps>(
         Ok(ret) => ret,
         Err(e) => e.to_errno() as c_long,
     }
+}
+
+/// # Safety
+///
+/// Called by io_uring for a file opened by `open_callback`, which holds a
+/// reference to the file (so it is not released) while the command lives.
+unsafe extern "C" fn uring_cmd_callback<T: FileOps>(
+    ioucmd: *mut bindings::io_uring_cmd,
+    issue_flags: c_uint,
+) -> c_int {
+    // SAFETY: `ioucmd` is valid while issued; its file is ours.
+    let file = unsafe { (*ioucmd).file };
+    // SAFETY: `private_data` came from `into_foreign` in `open_callback`, and
+    // `release_callback` cannot run while the command holds the file.
+    let state = unsafe { Pin::<KBox<T>>::borrow((*file).private_data) };
+    // SAFETY: io_uring's arguments to `->uring_cmd`, as passed.
+    unsafe { uring::Callbacks::<T::Pending>::issue(ioucmd, issue_flags, |cmd| state.uring_cmd(cmd)) }
 }

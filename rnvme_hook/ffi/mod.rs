@@ -14,6 +14,7 @@
 //! - `chain_io.rs`: chain read bios and their completion.
 //! - `chain_buf.rs`: a chain's scratch and read buffers.
 //! - `miscdev.rs`: the control device `/dev/rnvme`.
+//! - `uring.rs`: io_uring commands on it, parked while their I/O runs.
 //! - `debugfs.rs`: counters under `/sys/kernel/debug/rnvme/`.
 //! - `task.rs`: the calling task's id and rights.
 //! - `errno.rs`: errnos the kernel crate does not name.
@@ -28,4 +29,5 @@ pub(crate) mod file;
 pub(crate) mod hook;
 pub(crate) mod miscdev;
 pub(crate) mod task;
+pub(crate) mod uring;
 mod uaccess;

@@ -46,7 +46,7 @@ pub struct ChainOutcome {
 }
 
 impl ChainOutcome {
-    fn of(args: &abi::ChainRead) -> Self {
+    pub(crate) fn of(args: &abi::ChainRead) -> Self {
         Self {
             verdict: Verdict::from_raw(args.verdict).unwrap_or(Verdict::Abort),
             hops: args.hops,

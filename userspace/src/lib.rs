@@ -7,7 +7,8 @@
 //! functions ([`StorageFunction`]), talks to the `rnvme_hook` module through
 //! its control device ([`Control`]), tags files, alone or several as a tag
 //! set ([`Tag`]), and runs chain reads on them, each read a byte window of
-//! a file of the set ([`Window`]).
+//! a file of the set ([`Window`]): one at a time with a blocking call, or
+//! many in flight from one thread through io_uring ([`ChainRing`]).
 
 #[path = "../../rnvme_hook/abi.rs"]
 pub mod abi;
@@ -23,6 +24,7 @@ mod chain;
 mod control;
 mod error;
 mod function;
+mod ring;
 mod sys;
 mod tag;
 
@@ -30,6 +32,7 @@ pub use chain::{ChainOutcome, Window};
 pub use control::{bpf_probe, BpfSupport, Control, DEFAULT_DEVICE};
 pub use error::{Error, Result};
 pub use function::{builtin_functions, StorageFunction, TestRun};
+pub use ring::{ChainCompletion, ChainRequest, ChainRing};
 pub use tag::Tag;
 pub use uapi::Verdict;
 

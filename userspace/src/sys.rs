@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! The crate's only `unsafe` code: ioctls on the control device, the
-//! `bpf(2)` system call, and the two libbpf calls libbpf-rs does not wrap
-//! for a program type it does not know.
+//! The crate's `unsafe` code, with `ring.rs` (io_uring commands): ioctls
+//! on the control device, the `bpf(2)` system call, and the two libbpf
+//! calls libbpf-rs does not wrap for a program type it does not know.
 
 use std::{
     io,

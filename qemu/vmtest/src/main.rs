@@ -32,6 +32,7 @@ mod safety;
 mod sqlite;
 mod stress;
 mod tags;
+mod uring;
 mod windows;
 
 use std::process::ExitCode;
@@ -84,6 +85,7 @@ const TESTS: &[(&str, Test)] = &[
     ("rocksdb-hostile", rocksdb::rocksdb_hostile),
     ("sqlite-lookups", sqlite::sqlite_lookups),
     ("sqlite-hostile", sqlite::sqlite_hostile),
+    ("uring-exact", uring::uring_exact),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 
