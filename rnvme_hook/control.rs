@@ -20,8 +20,8 @@ use crate::{
     counters::COUNTERS,
     ffi::{
         errno, miscdev,
-        uring::{Command, Issued},
         task::{current_uid, perfmon_capable},
+        uring::{Command, Issued},
     },
     registry::{store_in_free_slot, Listed, TagRegistry},
     tag::Tag,

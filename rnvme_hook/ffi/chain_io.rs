@@ -14,13 +14,13 @@ use core::{
 };
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
-use super::{
-    chain_buf::{add_to_bio, bio_vecs, ChainBuf},
-    uring::{PollBatch, Waker},
-};
 pub(crate) use super::{
     chain_buf::MAX_READ,
     hook::{Route, Translate, Window},
+};
+use super::{
+    chain_buf::{add_to_bio, bio_vecs, ChainBuf},
+    uring::{PollBatch, Waker},
 };
 use crate::extent::Piece;
 

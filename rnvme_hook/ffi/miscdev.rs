@@ -9,8 +9,8 @@
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
-use core::{marker::PhantomData, pin::Pin};
 use super::uring;
+use core::{marker::PhantomData, pin::Pin};
 use kernel::{
     bindings,
     error::{from_result, to_result},
@@ -192,5 +192,7 @@ unsafe extern "C" fn uring_cmd_callback<T: FileOps>(
     // `release_callback` cannot run while the command holds the file.
     let state = unsafe { Pin::<KBox<T>>::borrow((*file).private_data) };
     // SAFETY: io_uring's arguments to `->uring_cmd`, as passed.
-    unsafe { uring::Callbacks::<T::Pending>::issue(ioucmd, issue_flags, |cmd| state.uring_cmd(cmd)) }
+    unsafe {
+        uring::Callbacks::<T::Pending>::issue(ioucmd, issue_flags, |cmd| state.uring_cmd(cmd))
+    }
 }

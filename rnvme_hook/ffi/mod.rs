@@ -29,5 +29,5 @@ pub(crate) mod file;
 pub(crate) mod hook;
 pub(crate) mod miscdev;
 pub(crate) mod task;
-pub(crate) mod uring;
 mod uaccess;
+pub(crate) mod uring;

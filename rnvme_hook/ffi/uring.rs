@@ -173,9 +173,7 @@ impl Waker {
     pub(crate) fn wake(self) {
         // SAFETY: `raw` is a parked command (type invariant), alive until its
         // task work completes it; this is callable in any context.
-        unsafe {
-            bindings::io_uring_cmd_complete_in_task(self.raw.as_ptr(), Some(self.callback))
-        };
+        unsafe { bindings::io_uring_cmd_complete_in_task(self.raw.as_ptr(), Some(self.callback)) };
     }
 }
 
