@@ -86,6 +86,9 @@ const TESTS: &[(&str, Test)] = &[
     ("sqlite-lookups", sqlite::sqlite_lookups),
     ("sqlite-hostile", sqlite::sqlite_hostile),
     ("uring-exact", uring::uring_exact),
+    ("uring-teardown", uring::uring_teardown),
+    ("uring-unprivileged", uring::uring_unprivileged),
+    ("fuzz-uring", uring::fuzz_uring),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 
@@ -115,6 +118,8 @@ fn main() -> ExitCode {
         Some("unprivileged") => children::unprivileged(),
         Some("attach-as-user") => privilege::attach_as_user(&args[2..]),
         Some("attach-set-as-user") => windows::attach_set_as_user(&args[2..]),
+        Some("uring-flood") => uring::uring_flood(&args[2..]),
+        Some("uring-as-user") => uring::uring_as_user(&args[2..]),
         _ => {
             eprintln!("usage: rnvme-vmtest list | run NAME");
             ExitCode::from(2)

@@ -3,7 +3,15 @@
 //! Chain reads through io_uring (`URING_CHAIN_READ`): byte for byte the
 //! same as the ioctl's for every function, at queue depths 1 to 64, on
 //! interrupt and IOPOLL rings; and what a ring's user can do to them (exit,
-//! SIGKILL, cancel, module unload, another user) leaves the kernel sound.
+//! SIGKILL, cancel, module unload, another user, garbage) leaves the
+//! kernel sound ([`hostile`], [`fuzz`]).
+
+mod fuzz;
+mod hostile;
+mod raw;
+
+pub use fuzz::fuzz_uring;
+pub use hostile::{uring_as_user, uring_flood, uring_teardown, uring_unprivileged};
 
 use std::{fs, path::PathBuf};
 
