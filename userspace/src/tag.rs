@@ -12,7 +12,7 @@ use std::{
 use crate::{
     abi,
     format::{bptree, records},
-    sys, ChainOutcome, Control, Error, Result, StorageFunction, Window,
+    sys, ChainOutcome, ChainRequest, ChainRing, Control, Error, Result, StorageFunction, Window,
 };
 
 /// A file, or a set of files, tagged with a storage function through a
@@ -141,6 +141,11 @@ impl<'c> Tag<'c> {
         }
     }
 
+    /// The control device the tag belongs to.
+    pub fn control(&self) -> &'c Control {
+        self.control
+    }
+
     /// The tag's number, valid through its control device only.
     pub fn id(&self) -> u32 {
         self.id
@@ -208,6 +213,29 @@ impl<'c> Tag<'c> {
         let root = Window::first(sup.root, sup.node_size);
         let out = self.chain(root, &mut scratch, None, polled)?;
         Ok((bptree::parse_query(&scratch), out))
+    }
+
+    /// [`Tag::lookup`] of each of `keys`, with up to `depth` chains in
+    /// flight on an io_uring ring ([`ChainRing`]) from this thread; in
+    /// order. The first failed lookup is the error.
+    pub fn lookup_many(
+        &self,
+        sup: &bptree::Super,
+        keys: &[u64],
+        depth: u32,
+        polled: bool,
+    ) -> Result<Vec<(bptree::Found, ChainOutcome)>> {
+        let mut ring = ChainRing::new(self.control, depth, polled)?;
+        let requests = keys.iter().map(|&key| ChainRequest {
+            tag: self.id,
+            first: Window::first(sup.root, sup.node_size),
+            scratch: bptree::query(key),
+            out_len: 0,
+        });
+        ring.run_all(requests)?
+            .into_iter()
+            .map(|c| c.result.map(|o| (bptree::parse_query(&c.scratch), o)))
+            .collect()
     }
 
     /// Aggregates the records with keys `lo..=hi` in blocks `start..end` of

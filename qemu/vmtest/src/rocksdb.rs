@@ -108,6 +108,41 @@ fn check_db(att: &Attached, expect: &Path) -> Result<Tally> {
     Ok(t)
 }
 
+/// The gets of `expect` (every `stride`-th line) again, all at once on
+/// io_uring rings (`get_many`), 16 in flight with interrupts and 64 on an
+/// IOPOLL ring: the same answers as the library's. Returns the gets done.
+fn check_gets_in_flight(att: &Attached, expect: &Path) -> Result<usize> {
+    let text = fs::read_to_string(expect)?;
+    let mut keys = Vec::new();
+    let mut wants = Vec::new();
+    for line in text.lines().step_by(stride(expect)) {
+        if let Query::Get(k, want) = parse(line)? {
+            keys.push(k);
+            wants.push(want);
+        }
+    }
+    for (depth, polled) in [(16, false), (64, true)] {
+        let answers = att.get_many(&keys, depth, polled)?;
+        ensure!(
+            answers.len() == keys.len(),
+            "{} answers for {} keys",
+            answers.len(),
+            keys.len()
+        );
+        for ((k, want), got) in keys.iter().zip(&wants).zip(answers) {
+            let (got, _) = got.with_context(|| format!("get {} in flight", short(k)))?;
+            ensure!(
+                &got == want,
+                "{}: get {} at depth {depth}: got {:?}",
+                expect.display(),
+                short(k),
+                got.as_deref().map(short)
+            );
+        }
+    }
+    Ok(2 * keys.len())
+}
+
 /// Every query of every fixture DB, on both disks: the same answers as the
 /// library. Uncompressed DBs must be answered mostly by the chain alone
 /// (else the kernel walk would not be what is tested); the LZ4 DB must be
@@ -123,6 +158,7 @@ pub fn rocksdb_lookups() -> Result<()> {
             let db = Db::open(&db_dir).with_context(|| db_dir.display().to_string())?;
             let att = db.attach_with(&control, function.try_clone()?)?;
             let t = check_db(&att, &expect)?;
+            let in_flight = check_gets_in_flight(&att, &expect)?;
             let c = att.counters();
             let reasons: Vec<String> = HandBack::ALL
                 .iter()
@@ -131,7 +167,7 @@ pub fn rocksdb_lookups() -> Result<()> {
                 .map(|(r, n)| format!("{}={n}", r.name()))
                 .collect();
             println!(
-                "ok: {}: {} queries equal the library's; {} by the chain alone, {:.1} blocks per lookup; {} files; hand-backs [{}], deleted-key seeks {}, direct {}",
+                "ok: {}: {} queries equal the library's (and {in_flight} gets on io_uring rings); {} by the chain alone, {:.1} blocks per lookup; {} files; hand-backs [{}], deleted-key seeks {}, direct {}",
                 db_dir.display(),
                 t.queries,
                 t.in_kernel,

@@ -15,6 +15,7 @@ mod hostile;
 pub use hostile::sqlite_hostile;
 
 use std::{
+    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
 };
@@ -174,6 +175,39 @@ fn check_db(att: &Attached, expect: &str, name: &Path) -> Result<Tally> {
     Ok(t)
 }
 
+/// The rowid gets of `expect` (every `stride`-th line) again, a table at
+/// a time on io_uring rings (`get_many`), 16 in flight with interrupts and
+/// 64 on an IOPOLL ring: SQLite's answers. Returns the gets done.
+fn check_gets_in_flight(att: &Attached, expect: &str, name: &Path) -> Result<usize> {
+    let mut by_table: BTreeMap<String, Vec<(i64, &str, Query)>> = BTreeMap::new();
+    for want in expect.lines().step_by(stride(name)) {
+        let q = parse(want)?;
+        if let Lookup::Get { table, rowid } = &q.lookup {
+            by_table
+                .entry(table.clone())
+                .or_default()
+                .push((*rowid, want, q));
+        }
+    }
+    let mut done = 0;
+    for (table, gets) in &by_table {
+        let rowids: Vec<i64> = gets.iter().map(|g| g.0).collect();
+        for (depth, polled) in [(16, false), (64, true)] {
+            let answers = att.get_many(table, &rowids, depth, polled)?;
+            for ((_, want, q), r) in gets.iter().zip(&answers) {
+                let got = line(q, r);
+                ensure!(
+                    got == *want,
+                    "{}: at depth {depth}: want {want}\n got {got}",
+                    name.display()
+                );
+            }
+            done += answers.len();
+        }
+    }
+    Ok(done)
+}
+
 /// `db` must not open: its side files hold what the main file lacks.
 fn check_refused(db: &Path, why: &str) -> Result<()> {
     match (why, Db::open(db)) {
@@ -209,6 +243,7 @@ pub fn sqlite_lookups() -> Result<()> {
             let db = Db::open(&path).with_context(|| path.display().to_string())?;
             let att = db.attach_with(&control, function.try_clone()?)?;
             let t = check_db(&att, &text, &path)?;
+            let in_flight = check_gets_in_flight(&att, &text, &path)?;
             let c = att.counters();
             let reasons: Vec<String> = HandBack::ALL
                 .iter()
@@ -217,7 +252,7 @@ pub fn sqlite_lookups() -> Result<()> {
                 .map(|(r, n)| format!("{}={n}", r.name()))
                 .collect();
             println!(
-                "ok: {}: {} lookups equal SQLite's ({} polled); {} of {} by the chain alone, {:.1} pages per chain; hand-backs [{}], direct {}, preads {}",
+                "ok: {}: {} lookups equal SQLite's ({} polled; and {in_flight} gets on io_uring rings); {} of {} by the chain alone, {:.1} pages per chain; hand-backs [{}], direct {}, preads {}",
                 path.display(),
                 t.lookups,
                 t.polled,

@@ -136,7 +136,7 @@ pub fn fuzz_uring() -> Result<()> {
             a.scratch = rng.or(scratch, &[0, guard, kernel, 1]);
             a.out_len = rng.or(512, &[0, 4096, 65536, (r[12] % 70_000) as u32]);
             a.out = rng.or(out, &[0, guard, kernel]);
-            if r[13] % 8 == 0 {
+            if r[13].is_multiple_of(8) {
                 a.reserved[(r[14] % 7) as usize] = r[5] as u32;
             }
             let args = a as *mut ChainRead as u64;

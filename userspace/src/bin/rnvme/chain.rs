@@ -58,6 +58,11 @@ pub struct LookupArgs {
     /// Submit polled reads (needs NVMe poll queues).
     #[arg(long)]
     pub polled: bool,
+    /// Lookups in flight at once: N > 1 runs the keys' chains through one
+    /// io_uring ring, N at a time, from one thread (1: a blocking call per
+    /// key).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub queue_depth: u32,
 }
 
 #[derive(Debug, Args)]
@@ -106,7 +111,7 @@ pub fn lookup(device: &Path, a: &LookupArgs) -> Result<()> {
     };
     let file = open_ro(&a.file)?;
     let tag = control.attach(&file, &f, 0)?;
-    output::lookup(&tag, &sup, &a.keys, a.polled)
+    output::lookup(&tag, &sup, &a.keys, a.polled, a.queue_depth)
 }
 
 /// `rnvme scan`: aggregate records in the kernel.

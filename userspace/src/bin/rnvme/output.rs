@@ -42,9 +42,22 @@ pub fn chain_read(
 }
 
 /// One B+-tree lookup per key, a line each.
-pub fn lookup(tag: &Tag, sup: &bptree::Super, keys: &[u64], polled: bool) -> Result<()> {
-    for &key in keys {
-        let (found, out) = tag.lookup(sup, key, polled)?;
+/// Looks `keys` up, `depth` at a time (1: a blocking call each).
+pub fn lookup(
+    tag: &Tag,
+    sup: &bptree::Super,
+    keys: &[u64],
+    polled: bool,
+    depth: u32,
+) -> Result<()> {
+    let answers = if depth > 1 {
+        tag.lookup_many(sup, keys, depth, polled)?
+    } else {
+        keys.iter()
+            .map(|&key| tag.lookup(sup, key, polled))
+            .collect::<rnvme::Result<Vec<_>>>()?
+    };
+    for (&key, (found, out)) in keys.iter().zip(answers) {
         if found.found {
             print!("key {key}: value {} ", found.value);
             if sup.value_log {

@@ -81,6 +81,11 @@ struct LookupArgs {
     /// Submit polled reads (needs NVMe poll queues).
     #[arg(long)]
     polled: bool,
+    /// Gets in flight at once: N > 1 runs the keys' chains through one
+    /// io_uring ring, N at a time, from one thread (1: a blocking call per
+    /// key). On seeks, 1 only.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with = "pread")]
+    queue_depth: u32,
 }
 
 /// `rnvme rocksdb ...`.
@@ -89,6 +94,15 @@ pub fn run(device: &Path, args: &RocksdbArgs) -> Result<()> {
         RocksdbCommand::Get { lookup, keys } => {
             let keys: Vec<Vec<u8>> = keys.iter().map(|k| parse_key(k)).collect();
             lookups(device, lookup, |db, attached| {
+                if let (Some(a), 2..) = (attached, lookup.queue_depth) {
+                    let answers = a.get_many(&keys, lookup.queue_depth, lookup.polled)?;
+                    for (key, answer) in keys.iter().zip(answers) {
+                        let (value, s) = answer?;
+                        let how = How::Chain(s);
+                        println!("{}", get_line(key, value.as_deref(), &how, lookup.format));
+                    }
+                    return Ok(());
+                }
                 for key in &keys {
                     let (value, how) = match attached {
                         Some(a) => {
@@ -103,6 +117,9 @@ pub fn run(device: &Path, args: &RocksdbArgs) -> Result<()> {
             })
         }
         RocksdbCommand::Seek { lookup, keys, ts } => {
+            if lookup.queue_depth > 1 {
+                anyhow::bail!("--queue-depth is for gets; seeks run one at a time");
+            }
             let keys: Vec<Vec<u8>> = keys
                 .iter()
                 .map(|k| {

@@ -112,7 +112,7 @@ fn session(control: &Control, tag: &Tag, files: &[PathBuf]) -> Result<()> {
                 output::chain_read(tag, first, &scratch, 32, false)
             }
             SessionCommand::Lookup { keys } => {
-                read_super(&files[0]).and_then(|sup| output::lookup(tag, &sup, &keys, false))
+                read_super(&files[0]).and_then(|sup| output::lookup(tag, &sup, &keys, false, 1))
             }
             SessionCommand::Scan {
                 block_size,

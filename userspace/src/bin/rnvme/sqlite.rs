@@ -88,6 +88,11 @@ struct LookupArgs {
     /// Submit polled reads (needs NVMe poll queues).
     #[arg(long)]
     polled: bool,
+    /// Gets in flight at once: N > 1 runs the rowids' chains through one
+    /// io_uring ring, N at a time, from one thread (1: a blocking call per
+    /// rowid). On finds, 1 only.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with = "pread")]
+    queue_depth: u32,
 }
 
 /// `rnvme sqlite ...`.
@@ -99,13 +104,24 @@ pub fn run(device: &Path, args: &SqliteArgs) -> Result<()> {
             rowids,
         } => lookups(device, lookup, |db, attached| {
             let columns = sqlite_out::column_names(db.table(table)?);
+            let mut many = match (attached, lookup.queue_depth) {
+                (Some(a), 2..) => Some(
+                    a.get_many(table, rowids, lookup.queue_depth, lookup.polled)?
+                        .into_iter(),
+                ),
+                _ => None,
+            };
             for &rowid in rowids {
-                let (row, how) = match attached {
-                    Some(a) => {
+                let (row, how) = match (attached, many.as_mut().and_then(Iterator::next)) {
+                    (_, Some(answer)) => {
+                        let (r, s) = answer?;
+                        (r, How::Chain(s))
+                    }
+                    (Some(a), None) => {
                         let (r, s) = a.get(table, rowid, lookup.polled)?;
                         (r, How::Chain(s))
                     }
-                    None => pread(db, || db.get_pread(table, rowid))?,
+                    (None, None) => pread(db, || db.get_pread(table, rowid))?,
                 };
                 let line = sqlite_out::Lookup {
                     op: "get",
@@ -126,6 +142,9 @@ pub fn run(device: &Path, args: &SqliteArgs) -> Result<()> {
             column,
             value,
         } => lookups(device, lookup, |db, attached| {
+            if lookup.queue_depth > 1 {
+                anyhow::bail!("--queue-depth is for gets; a find is one lookup");
+            }
             let t = db.table(table)?;
             // An unknown column is the library's error to report; the
             // rowid's names read as integers.

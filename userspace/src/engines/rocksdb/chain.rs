@@ -15,7 +15,7 @@ use super::{
     query::{self, FileRef, Outcome},
     scratch as s, Error, Result,
 };
-use crate::{abi, Control, StorageFunction, Tag, Window};
+use crate::{abi, ChainRequest, ChainRing, Control, StorageFunction, Tag, Window};
 
 /// A DB whose SST files are tagged with the `rocksdb` storage function:
 /// lookups run as chains. Detaches on drop. While it lives, the files
@@ -28,6 +28,23 @@ pub struct Attached<'a> {
     walkable: Vec<bool>,
     counters: Atomics,
     _function: StorageFunction,
+}
+
+/// The answer of a get: the value, and what the lookup took.
+pub type Got = (Option<Vec<u8>>, LookupStats);
+
+/// A get planned up to its chain.
+enum Planned {
+    /// It needs no chain: its answer.
+    Answered((Option<Vec<u8>>, LookupStats)),
+    /// It needs this chain; then [`Attached::finish_get`].
+    Chain(Pending, ChainRequest),
+}
+
+/// What a get keeps while its chain runs: its candidate files and stats.
+struct Pending {
+    files: Vec<usize>,
+    stats: LookupStats,
 }
 
 /// What the result of a chain over `nfiles` candidates means.
@@ -157,16 +174,80 @@ impl Attached<'_> {
 
     /// The value of `key` (`None`: absent or deleted), by a chain.
     pub fn get(&self, key: &[u8], polled: bool) -> Result<(Option<Vec<u8>>, LookupStats)> {
+        match self.plan_get(key)? {
+            Planned::Answered(r) => Ok(r),
+            Planned::Chain(p, mut req) => {
+                let out = self.tag().chain(req.first, &mut req.scratch, None, polled);
+                self.finish_get(key, p, out, &req.scratch)
+            }
+        }
+    }
+
+    /// The values of `keys`, as [`Attached::get`] gives each, with up to
+    /// `depth` chains in flight on an io_uring ring ([`ChainRing`]) from
+    /// this thread; in order.
+    pub fn get_many<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        depth: u32,
+        polled: bool,
+    ) -> Result<Vec<Result<Got>>> {
+        let plans: Vec<Result<Planned>> = keys.iter().map(|k| self.plan_get(k.as_ref())).collect();
+        let requests: Vec<ChainRequest> = plans
+            .iter()
+            .filter_map(|p| match p {
+                Ok(Planned::Chain(_, req)) => Some(req.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut done = if requests.is_empty() {
+            Vec::new()
+        } else {
+            ChainRing::new(self.tag().control(), depth, polled)
+                .and_then(|mut ring| ring.run_all(requests))
+                .map_err(|cause| Error::Kernel {
+                    db: self.db.dir().to_path_buf(),
+                    cause,
+                })?
+        }
+        .into_iter();
+        Ok(keys
+            .iter()
+            .zip(plans)
+            .map(|(key, plan)| match plan? {
+                Planned::Answered(r) => Ok(r),
+                Planned::Chain(p, _) => {
+                    let c = done.next().expect("a completion per chain");
+                    self.finish_get(key.as_ref(), p, c.result, &c.scratch)
+                }
+            })
+            .collect())
+    }
+
+    /// A get up to its chain: answered already, or the chain to run.
+    fn plan_get(&self, key: &[u8]) -> Result<Planned> {
         let files = self.db.get_candidates(key);
         let mut stats = self.start(key, &files);
         if files.is_empty() {
-            return Ok((None, stats));
+            return Ok(Planned::Answered((None, stats)));
         }
         if stats.detour.is_some() {
             let got = self.in_user_space(&mut stats, || self.db.get_in(key, &files))?;
-            return Ok((got, stats));
+            return Ok(Planned::Answered((got, stats)));
         }
-        let o = self.run(s::RDB_GET, key, &files, polled, &mut stats)?;
+        let req = self.request(s::RDB_GET, key, &files);
+        Ok(Planned::Chain(Pending { files, stats }, req))
+    }
+
+    /// A get from its chain's end (`out`, leaving `scratch`) on.
+    fn finish_get(
+        &self,
+        key: &[u8],
+        Pending { files, mut stats }: Pending,
+        out: crate::Result<crate::ChainOutcome>,
+        scratch: &[u8],
+    ) -> Result<(Option<Vec<u8>>, LookupStats)> {
+        let o = self.outcome(&files, out, scratch, &mut stats)?;
         match answer(s::RDB_GET, &o, files.len()) {
             Answer::Value => {
                 let value = self.value(&o, &files, &mut stats)?;
@@ -245,35 +326,60 @@ impl Attached<'_> {
         polled: bool,
         stats: &mut LookupStats,
     ) -> Result<Outcome> {
+        let mut req = self.request(op, key, files);
+        let out = self.tag().chain(req.first, &mut req.scratch, None, polled);
+        self.outcome(files, out, &req.scratch, stats)
+    }
+
+    /// The chain of a lookup of `key` over `files`.
+    fn request(&self, op: u32, key: &[u8], files: &[usize]) -> ChainRequest {
         let refs: Vec<FileRef> = files.iter().map(|&i| self.refs[i]).collect();
-        let mut scratch = query::encode(op, key, &refs);
+        let scratch = query::encode(op, key, &refs);
         let first = Window {
             file: u32::from(refs[0].file),
             offset: refs[0].index_off,
             len: refs[0].index_size + TRAILER as u32,
         };
-        let tag = self.tag.as_ref().expect("a DB with files has a tag");
         self.counters.chains.fetch_add(1, Relaxed);
-        let out = tag
-            .chain(first, &mut scratch, None, polled)
-            .map_err(|cause| {
-                if cause.errno() == Some(libc::ECANCELED) {
-                    Error::Aborted {
-                        db: self.db.dir().to_path_buf(),
-                        files: self.names(files),
-                    }
-                } else {
-                    Error::Kernel {
-                        db: self.db.dir().to_path_buf(),
-                        cause,
-                    }
+        ChainRequest {
+            tag: self.tag().id(),
+            first,
+            scratch,
+            out_len: 0,
+        }
+    }
+
+    /// The result of a chain over `files` that ended with `out`, leaving
+    /// `scratch`.
+    fn outcome(
+        &self,
+        files: &[usize],
+        out: crate::Result<crate::ChainOutcome>,
+        scratch: &[u8],
+        stats: &mut LookupStats,
+    ) -> Result<Outcome> {
+        let out = out.map_err(|cause| {
+            if cause.errno() == Some(libc::ECANCELED) {
+                Error::Aborted {
+                    db: self.db.dir().to_path_buf(),
+                    files: self.names(files),
                 }
-            })?;
-        let o = query::decode(&scratch);
+            } else {
+                Error::Kernel {
+                    db: self.db.dir().to_path_buf(),
+                    cause,
+                }
+            }
+        })?;
+        let o = query::decode(scratch);
         stats.chain = true;
         stats.hops = out.hops;
         stats.reads = o.reads;
         Ok(o)
+    }
+
+    fn tag(&self) -> &Tag<'_> {
+        self.tag.as_ref().expect("a DB with files has a tag")
     }
 
     fn names(&self, files: &[usize]) -> String {

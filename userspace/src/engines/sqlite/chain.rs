@@ -10,6 +10,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
 
+use super::lookup::{ChainCounters, Detour, HandBack, LookupStats};
 use super::{
     btree::Pager,
     db::{Db, Plan, Row},
@@ -18,106 +19,7 @@ use super::{
     scratch::{self as s, sql_query as Q},
     Error, Result,
 };
-use crate::{ChainOutcome, Control, StorageFunction, Tag, Window};
-
-/// Why the function handed a lookup back (`SQL_R_*` with `SQL_HANDBACK`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HandBack {
-    /// An index record spills onto overflow pages.
-    Spill,
-    /// An index key is a REAL, compared with an integer.
-    Real,
-    /// An index record has more columns than `SQL_INDEX_COLS`.
-    Wide,
-    /// Bytes past the verifier's reach (the end of a 64 KiB page).
-    Reach,
-    /// A reason this library does not know.
-    Other,
-}
-
-impl HandBack {
-    /// Every reason, in `SQL_R_*` order, [`HandBack::Other`] last.
-    pub const ALL: [HandBack; 5] = [
-        Self::Spill,
-        Self::Real,
-        Self::Wide,
-        Self::Reach,
-        Self::Other,
-    ];
-
-    fn from_reason(r: u32) -> Self {
-        match r {
-            s::SQL_R_SPILL => Self::Spill,
-            s::SQL_R_REAL => Self::Real,
-            s::SQL_R_WIDE => Self::Wide,
-            s::SQL_R_REACH => Self::Reach,
-            _ => Self::Other,
-        }
-    }
-
-    /// A short name, for counters.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Spill => "spill",
-            Self::Real => "real",
-            Self::Wide => "wide",
-            Self::Reach => "reach",
-            Self::Other => "other",
-        }
-    }
-
-    fn slot(self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|&h| h == self)
-            .unwrap_or(Self::ALL.len() - 1)
-    }
-}
-
-/// Why a lookup was (also) done in user space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Detour {
-    /// The function handed it back; user space finished it.
-    HandBack(HandBack),
-    /// No chain: a text key longer than `SQL_KEY_MAX` bytes.
-    LongKey,
-    /// No chain: a REAL or BLOB key, which the function does not compare.
-    KeyType,
-    /// The chain met a hole or an unwritten extent of the file (a sparse
-    /// copy: an all-zero block of a page was not stored), which it cannot
-    /// read (ENODATA); user space did the lookup.
-    Hole,
-}
-
-/// What one lookup took.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LookupStats {
-    /// Whether a chain ran.
-    pub chain: bool,
-    /// Pages the chain read (the function's count).
-    pub reads: u32,
-    /// Reads of the chain (the module's count).
-    pub hops: u32,
-    /// Of those, reads the NVMe driver resubmitted itself.
-    pub driver_hops: u32,
-    /// Why user space took part, if it did.
-    pub detour: Option<Detour>,
-    /// preads user space made for it (pages, or the rest of a record).
-    pub preads: u64,
-}
-
-/// Counters of an [`Attached`] database.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChainCounters {
-    pub lookups: u64,
-    pub chains: u64,
-    /// Hand-backs by reason, in [`HandBack::ALL`] order.
-    pub hand_backs: [u64; 5],
-    /// Lookups done in user space without a chain.
-    pub direct: u64,
-    /// preads user space made for lookups.
-    pub extra_preads: u64,
-}
+use crate::{ChainOutcome, ChainRequest, ChainRing, Control, StorageFunction, Tag, Window};
 
 /// What runs a chain of the `sqlite` function from the read `first`, with
 /// `scratch` as its scratch: a [`Tag`] of the database file, or anything
@@ -199,6 +101,9 @@ impl Outcome {
         )
     }
 }
+
+/// The answer of a lookup: the row, and what the lookup took.
+pub type Got = (Option<Row>, LookupStats);
 
 /// The record the function found: payload[] and, when it could not copy
 /// all of it, the rest read with pread.
@@ -314,8 +219,23 @@ impl Db {
         finish: impl FnOnce(&Pager<'_>, &Outcome) -> Result<Option<Row>>,
         redo: impl FnOnce(&Pager<'_>) -> Result<Option<Row>>,
     ) -> Result<Option<Row>> {
+        let out = runner.run(first, &mut b, polled);
+        self.conclude(table, out, &b, stats, finish, redo)
+    }
+
+    /// Reads the result of a chain that ended with `out`, leaving the
+    /// scratch `b` (see [`Db::run`]).
+    fn conclude(
+        &self,
+        table: &Table,
+        out: crate::Result<ChainOutcome>,
+        b: &[u8],
+        stats: &mut LookupStats,
+        finish: impl FnOnce(&Pager<'_>, &Outcome) -> Result<Option<Row>>,
+        redo: impl FnOnce(&Pager<'_>) -> Result<Option<Row>>,
+    ) -> Result<Option<Row>> {
         let pager = self.pager();
-        let out = match runner.run(first, &mut b, polled) {
+        let out = match out {
             Ok(out) => out,
             Err(e) if e.errno() == Some(libc::ENODATA) => {
                 stats.detour = Some(Detour::Hole);
@@ -325,14 +245,14 @@ impl Db {
             }
             Err(e) => return Err(self.kernel(e)),
         };
-        let o = Outcome::of(&b);
+        let o = Outcome::of(b);
         stats.chain = true;
         stats.hops = out.hops;
         stats.driver_hops = out.driver_hops;
         stats.reads = o.reads;
         let row = match o.status {
             s::SQL_FOUND => {
-                let rec = record(&pager, &o, &b)?;
+                let rec = record(&pager, &o, b)?;
                 Some(self.row(table, o.row, &rec)?)
             }
             s::SQL_NOT_FOUND => None,
@@ -368,10 +288,30 @@ impl Db {
         polled: bool,
         stats: &mut LookupStats,
     ) -> Result<Option<Row>> {
+        let out = self.get_request(t, rowid);
+        let get = |pager: &Pager<'_>| self.get_in(pager, t, rowid);
+        self.run(runner, t, out, polled, stats, |p, _| get(p), get)
+    }
+
+    /// The scratch and first read of the chain that looks `rowid` up.
+    fn get_request(&self, t: &Table, rowid: i64) -> (Vec<u8>, Window) {
         let (mut b, first) = self.scratch(t, s::SQL_GET, t.root);
         put64(&mut b, offset_of!(Q, rowid), rowid as u64);
+        (b, first)
+    }
+
+    /// The end of a rowid lookup whose chain ended with `out`, leaving `b`.
+    fn get_concluded(
+        &self,
+        t: &Table,
+        rowid: i64,
+        out: crate::Result<ChainOutcome>,
+        b: &[u8],
+    ) -> Result<(Option<Row>, LookupStats)> {
+        let mut stats = LookupStats::default();
         let get = |pager: &Pager<'_>| self.get_in(pager, t, rowid);
-        self.run(runner, t, (b, first), polled, stats, |p, _| get(p), get)
+        let row = self.conclude(t, out, b, &mut stats, |p, _| get(p), get)?;
+        Ok((row, stats))
     }
 
     /// The first row of `table` whose `column` equals `value` (as
@@ -442,6 +382,39 @@ impl Attached<'_> {
     pub fn get(&self, table: &str, rowid: i64, polled: bool) -> Result<(Option<Row>, LookupStats)> {
         let r = self.db.get_with(&self.tag, table, rowid, polled);
         self.count(r)
+    }
+
+    /// The rows `rowids` of `table`, each by a chain, with up to `depth`
+    /// chains in flight on an io_uring ring ([`ChainRing`]) from this
+    /// thread; each answer as [`Attached::get`] gives it, in order.
+    pub fn get_many(
+        &self,
+        table: &str,
+        rowids: &[i64],
+        depth: u32,
+        polled: bool,
+    ) -> Result<Vec<Result<Got>>> {
+        let t = self.db.table(table)?;
+        let requests = rowids.iter().map(|&rowid| {
+            let (scratch, first) = self.db.get_request(t, rowid);
+            ChainRequest {
+                tag: self.tag.id(),
+                first,
+                scratch,
+                out_len: 0,
+            }
+        });
+        let done = ChainRing::new(self.tag.control(), depth, polled)
+            .and_then(|mut ring| ring.run_all(requests))
+            .map_err(|cause| self.db.kernel(cause))?;
+        Ok(rowids
+            .iter()
+            .zip(done)
+            .map(|(&rowid, c)| {
+                let r = self.db.get_concluded(t, rowid, c.result, &c.scratch);
+                self.count(r)
+            })
+            .collect())
     }
 
     /// The first row of `table`, in index order, whose `column` equals

@@ -54,14 +54,16 @@ mod chain;
 mod db;
 mod error;
 mod header;
+mod lookup;
 mod record;
 mod schema;
 mod sql;
 
-pub use chain::{Attached, ChainCounters, ChainRunner, Detour, HandBack, LookupStats};
+pub use chain::{Attached, ChainRunner};
 pub use db::{Db, Row};
 pub use error::{Error, Result};
 pub use header::Header;
+pub use lookup::{ChainCounters, Detour, HandBack, LookupStats};
 pub use record::{Affinity, Value};
 pub use schema::{Column, Index, Table};
 
