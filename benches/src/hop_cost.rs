@@ -326,6 +326,7 @@ mod tests {
                     p999: 1,
                 },
                 rep_mean_ns: reps.to_vec(),
+                rep_lookups_per_s: Vec::new(),
                 cpu_per_lookup: CpuPerLookup::default(),
             },
         }

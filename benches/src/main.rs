@@ -14,13 +14,16 @@
 //! in-memory file. All ways use O_DIRECT (or the kernel's own bios), so the
 //! page cache plays no part and the data set's size against guest memory is
 //! irrelevant. The device floor is one read through a polled io_uring
-//! (IOPOLL, NVMe poll queue).
+//! (IOPOLL, NVMe poll queue). The `queue` workload keeps many lookups in
+//! flight from one thread: a per-hop io_uring state machine against rnvme
+//! chains on an io_uring ring, at each queue depth.
 
 mod engines;
 mod hop_cost;
 mod measure;
 mod passthru;
 mod paths;
+mod queue;
 mod readers;
 mod report;
 mod sys;
@@ -51,14 +54,19 @@ struct Args {
     #[arg(long, default_value = "/mnt/nvme")]
     dir: PathBuf,
     /// Workloads to run: bptree, chain, windows (= records, pages16k,
-    /// pages16k_unaligned; each may also be named alone) and engines (=
-    /// rocksdb, sqlite: files the real libraries wrote, `make bench-data`).
+    /// pages16k_unaligned; each may also be named alone), engines (=
+    /// rocksdb, sqlite: files the real libraries wrote, `make bench-data`)
+    /// and queue (lookups in flight from one thread, at --queue-depths).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "bptree,chain,windows,engines"
+        default_value = "bptree,chain,windows,engines,queue"
     )]
     workloads: Vec<String>,
+    /// Lookups in flight of the queue workload (a chain of --deep blocks
+    /// of the first --block-sizes).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    queue_depths: Vec<u32>,
     /// Where the engine workloads' files are (`make bench-data`, which
     /// `make bench` copies onto the 512 B disk).
     #[arg(long, default_value = "/mnt/nvme/bench")]
@@ -131,10 +139,12 @@ fn main() -> Result<()> {
         derived: Vec::new(),
         windows: None,
         engines: None,
+        queue: Vec::new(),
     };
     let mut kinds: Vec<Kind> = Vec::new();
     let mut engine_names: Vec<&str> = Vec::new();
-    for w in &args.workloads {
+    let queue = args.workloads.iter().any(|w| w == "queue");
+    for w in args.workloads.iter().filter(|w| *w != "queue") {
         let named: &[&str] = match w.as_str() {
             "engines" => &["rocksdb", "sqlite"],
             "rocksdb" => &["rocksdb"],
@@ -233,6 +243,18 @@ fn main() -> Result<()> {
         };
         windows::run(&control, &window_kinds, &plan, &mut report)?;
     }
+    if queue {
+        let plan = queue::Plan {
+            dir: &args.dir,
+            block_size: *args.block_sizes.first().context("no block size")?,
+            depth: args.deep,
+            queue_depths: &args.queue_depths,
+            lookups: args.lookups,
+            warmup: args.warmup,
+            reps: args.reps,
+        };
+        report.queue = queue::run(&control, &plan)?;
+    }
     if !engine_names.is_empty() {
         let plan = engines::Plan {
             data: args.engine_data.clone(),
@@ -267,6 +289,9 @@ fn main() -> Result<()> {
     }
     if let Some(e) = &report.engines {
         e.plot(&args.out.join("engines.svg"))?;
+    }
+    if !report.queue.is_empty() {
+        queue::plot(&report.queue, &args.out.join("queue.svg"))?;
     }
     println!("rnvme-bench: done, results in {}", args.out.display());
     Ok(())

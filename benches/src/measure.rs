@@ -107,7 +107,57 @@ pub struct Measured {
     pub latency_ns: Latency,
     /// Mean latency of each repetition (the spread).
     pub rep_mean_ns: Vec<f64>,
+    /// Throughput of each repetition (the spread).
+    #[serde(default)]
+    pub rep_lookups_per_s: Vec<f64>,
     pub cpu_per_lookup: CpuPerLookup,
+}
+
+/// Runs `rep(count)` once untimed with `warmup` lookups, then `reps` times
+/// with `lookups`; each run returns the latencies of its lookups. The
+/// measurement of the timed runs, with the guest's CPU time.
+pub fn repeat(
+    lookups: usize,
+    warmup: usize,
+    reps: usize,
+    mut rep: impl FnMut(usize) -> Result<Vec<u64>>,
+) -> Result<Measured> {
+    let hz = 100.0; // USER_HZ
+    let mut samples = Vec::with_capacity(lookups * reps);
+    let mut rep_mean_ns = Vec::new();
+    let mut rep_lookups_per_s = Vec::new();
+    let mut wall = Duration::ZERO;
+    let mut cpu = Cpu::default();
+    rep(warmup.min(lookups))?;
+    for _ in 0..reps {
+        let cpu_before = Cpu::now();
+        let start = Instant::now();
+        let lat = rep(lookups)?;
+        let elapsed = start.elapsed();
+        let used = Cpu::now().since(cpu_before);
+        wall += elapsed;
+        cpu.user += used.user;
+        cpu.system += used.system;
+        cpu.irq += used.irq;
+        rep_mean_ns.push(lat.iter().sum::<u64>() as f64 / lat.len().max(1) as f64);
+        rep_lookups_per_s.push(lat.len() as f64 / elapsed.as_secs_f64());
+        samples.extend(lat);
+    }
+    let n = (lookups * reps) as f64;
+    let us = |ticks: u64| ticks as f64 / hz * 1e6 / n;
+    Ok(Measured {
+        lookups,
+        reps,
+        lookups_per_s: n / wall.as_secs_f64(),
+        latency_ns: Latency::of(&mut samples),
+        rep_mean_ns,
+        rep_lookups_per_s,
+        cpu_per_lookup: CpuPerLookup {
+            user_us: us(cpu.user),
+            system_us: us(cpu.system),
+            irq_us: us(cpu.irq),
+        },
+    })
 }
 
 /// Runs `lookups` lookups (split over `threads` threads) `reps` times after
@@ -122,19 +172,7 @@ pub fn run(
     reps: usize,
 ) -> Result<Measured> {
     let f = w.function()?;
-    let hz = 100.0; // USER_HZ
-    let mut samples = Vec::with_capacity(lookups * reps);
-    let mut rep_mean_ns = Vec::new();
-    let mut wall = Duration::ZERO;
-    let mut cpu = Cpu::default();
-    for rep in 0..reps + 1 {
-        let (count, timed) = if rep == 0 {
-            (warmup.min(lookups), false)
-        } else {
-            (lookups, true)
-        };
-        let cpu_before = Cpu::now();
-        let start = Instant::now();
+    repeat(lookups, warmup, reps, |count| {
         let per_thread: Vec<Result<Vec<u64>>> = thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
@@ -181,34 +219,11 @@ pub fn run(
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let elapsed = start.elapsed();
-        let used = Cpu::now().since(cpu_before);
         let mut lat = Vec::new();
         for r in per_thread {
             lat.extend(r?);
         }
-        if timed {
-            wall += elapsed;
-            cpu.user += used.user;
-            cpu.system += used.system;
-            cpu.irq += used.irq;
-            rep_mean_ns.push(lat.iter().sum::<u64>() as f64 / lat.len().max(1) as f64);
-            samples.extend(lat);
-        }
-    }
-    let n = (lookups * reps) as f64;
-    let us = |ticks: u64| ticks as f64 / hz * 1e6 / n;
-    Ok(Measured {
-        lookups,
-        reps,
-        lookups_per_s: n / wall.as_secs_f64(),
-        latency_ns: Latency::of(&mut samples),
-        rep_mean_ns,
-        cpu_per_lookup: CpuPerLookup {
-            user_us: us(cpu.user),
-            system_us: us(cpu.system),
-            irq_us: us(cpu.irq),
-        },
+        Ok(lat)
     })
 }
 

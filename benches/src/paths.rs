@@ -283,6 +283,11 @@ impl Workload {
         })
     }
 
+    /// File offset of a chain workload's first block.
+    pub fn chain_start(&self) -> u64 {
+        self.chain_start
+    }
+
     /// One lookup from user space.
     pub fn lookup_user(&self, reader: &mut dyn Reader, key: u64) -> Result<Answer> {
         let read = |off: u64, buf: &mut [u8]| reader.read(off, buf);

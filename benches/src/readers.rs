@@ -56,7 +56,7 @@ pub fn covering(offset: u64, len: usize, align: u64) -> (u64, usize) {
     (start, (end - start) as usize)
 }
 
-fn open_direct(path: &Path) -> Result<File> {
+pub fn open_direct(path: &Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)

@@ -16,6 +16,7 @@ use crate::{
     hop_cost::{self, Windows},
     measure::{Latency, Measured},
     paths::{Kind, Way},
+    queue::{self, QueueRow},
 };
 
 pub const SCHEMA: &str = "rnvme-bench/1";
@@ -81,6 +82,9 @@ pub struct Report {
     /// The engine workloads (RocksDB, SQLite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engines: Option<Engines>,
+    /// The queue-depth workload: lookups in flight from one thread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<QueueRow>,
 }
 
 impl Report {
@@ -145,7 +149,9 @@ impl Report {
     pub fn validate(&self) -> Result<()> {
         ensure!(self.schema == SCHEMA, "schema {:?}", self.schema);
         ensure!(
-            (!self.rows.is_empty() && !self.floors.is_empty()) || self.engines.is_some(),
+            (!self.rows.is_empty() && !self.floors.is_empty())
+                || self.engines.is_some()
+                || !self.queue.is_empty(),
             "no rows or no floor"
         );
         for r in &self.rows {
@@ -165,6 +171,7 @@ impl Report {
         if let Some(e) = &self.engines {
             e.validate()?;
         }
+        queue::validate(&self.queue)?;
         Ok(())
     }
 
@@ -260,6 +267,7 @@ impl Report {
         if let Some(e) = &self.engines {
             t.push_str(&e.table());
         }
+        t.push_str(&queue::table(&self.queue, &self.rows));
         t
     }
 

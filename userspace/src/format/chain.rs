@@ -189,8 +189,7 @@ pub fn walk(
     let mut r = ChainResult::default();
     let mut offset = start;
     let mut len = block_size;
-    let lengths = HEADER as u32..=MAX_WINDOW;
-    if !lengths.contains(&block_size) {
+    if !LENGTHS.contains(&block_size) {
         return Err(WalkError::BadLength { offset: start });
     }
     let mut buf = vec![0u8; block_size as usize];
@@ -202,25 +201,45 @@ pub fn walk(
         if !read(offset, block) {
             return Err(WalkError::Read { offset });
         }
-        let at = |i: usize| u64::from_le_bytes(block[i..i + 8].try_into().unwrap());
-        if at(0) != MAGIC {
-            return Err(WalkError::BadMagic { offset });
+        match step(&mut r, offset, block)? {
+            None => return Ok(r),
+            Some((next, next_len)) => (offset, len) = (next, next_len),
         }
-        r.sum = r.sum.wrapping_add(at(16));
-        r.count += 1;
-        r.last_value = at(16);
-        r.last_index = u64::from(u32::from_le_bytes(block[24..28].try_into().unwrap()));
-        let next = at(8);
-        if next == END {
-            return Ok(r);
-        }
-        len = u32::from_le_bytes(block[28..32].try_into().unwrap());
-        if !lengths.contains(&len) {
-            return Err(WalkError::BadLength { offset });
-        }
-        offset = next;
     }
     Err(WalkError::TooLong)
+}
+
+/// Lengths a block of a chain may have.
+const LENGTHS: std::ops::RangeInclusive<u32> = HEADER as u32..=MAX_WINDOW;
+
+/// One step of a walk: folds `block`, read at `offset`, into `r`; returns
+/// the next read (offset and length), or `None` at the chain's end. For
+/// walks that are not one function call (many lookups in flight).
+pub fn step(
+    r: &mut ChainResult,
+    offset: u64,
+    block: &[u8],
+) -> Result<Option<(u64, u32)>, WalkError> {
+    if block.len() < HEADER {
+        return Err(WalkError::BadLength { offset });
+    }
+    let at = |i: usize| u64::from_le_bytes(block[i..i + 8].try_into().unwrap());
+    if at(0) != MAGIC {
+        return Err(WalkError::BadMagic { offset });
+    }
+    r.sum = r.sum.wrapping_add(at(16));
+    r.count += 1;
+    r.last_value = at(16);
+    r.last_index = u64::from(u32::from_le_bytes(block[24..28].try_into().unwrap()));
+    let next = at(8);
+    if next == END {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes(block[28..32].try_into().unwrap());
+    if !LENGTHS.contains(&len) {
+        return Err(WalkError::BadLength { offset });
+    }
+    Ok(Some((next, len)))
 }
 
 #[cfg(test)]
