@@ -204,8 +204,9 @@ if [[ $MODE == demo || $MODE == bench ]]; then
 	RESULTS=${RESULTS:-$(dirname "$BUILD")/bench-results}
 	mkdir -p "$RESULTS"
 	cp "$OUT"/bench/bench.json "$OUT"/bench/bench.txt "$RESULTS"/
-	# bench.svg plots the chain workloads, engines.svg the engine ones.
-	for svg in bench.svg engines.svg; do
+	# bench.svg plots the chain workloads, engines.svg the engine ones,
+	# queue.svg the lookups in flight from one thread.
+	for svg in bench.svg engines.svg queue.svg; do
 		rm -f "${RESULTS:?}/$svg"
 		[[ ! -f $OUT/bench/$svg ]] || cp "$OUT/bench/$svg" "$RESULTS"/
 	done

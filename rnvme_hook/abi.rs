@@ -251,6 +251,27 @@ impl UringChainRead {
     }
 }
 
+/// Budgets that keep one tag's chains from starving others (0: no bound).
+/// An administrator sets them ([`IOC_SET_BUDGETS`]); a tag gets those in
+/// force when it is attached, for its life.
+///
+/// - `chains_in_flight`: io_uring chains of one tag in flight at once;
+///   more wait, in order, for one of the tag's chains to end (at most 4096
+///   wait: EBUSY past that). Blocking chains count and never wait (each
+///   holds its caller's thread).
+/// - `driver_hops_per_ms`: reads the driver resubmits for one tag per
+///   millisecond (a token bucket holding one millisecond's worth); past
+///   that, the tag's next read is issued from the submitting task, where
+///   the work is scheduled and charged as the task's (`budget` in
+///   [`FALLBACKS`]). Chains still complete; only where their work runs
+///   changes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budgets {
+    pub chains_in_flight: u32,
+    pub driver_hops_per_ms: u32,
+}
+
 /// The most bytes one read of a chain may ask for (`RNVME_MAX_WINDOW`).
 pub const MAX_WINDOW: u32 = 65536;
 
@@ -328,6 +349,9 @@ pub struct Metrics {
     pub uring_chains: u64,
     /// io_uring chains in flight now.
     pub uring_in_flight: u64,
+    /// io_uring chains that waited for their tag's budget of chains in
+    /// flight ([`Budgets`]).
+    pub budget_waits: u64,
 }
 
 /// Why the driver left a read of a chain to process context, in the order of
@@ -441,6 +465,10 @@ pub const IOC_CHAIN_READ: u32 = iowr::<ChainRead>(0x03);
 pub const IOC_STATS: u32 = ior::<Stats>(0x04);
 /// See [`AttachSet`].
 pub const IOC_ATTACH_SET: u32 = iowr::<AttachSet>(0x07);
+/// See [`Budgets`]: reads them, any caller.
+pub const IOC_GET_BUDGETS: u32 = ior::<Budgets>(0x09);
+/// See [`Budgets`]: sets them, CAP_SYS_ADMIN only (EPERM).
+pub const IOC_SET_BUDGETS: u32 = iow::<Budgets>(0x0a);
 
 // Layout asserts: these sizes are the ABI.
 const _: () = assert!(core::mem::size_of::<Version>() == 8);
@@ -455,6 +483,7 @@ const _: () = assert!(core::mem::size_of::<Stats>() == 80);
 const _: () =
     assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
 const _: () = assert!(core::mem::size_of::<TagList>() == 16);
-const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 8 + 2));
+const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 8 + 3));
+const _: () = assert!(core::mem::size_of::<Budgets>() == 8);
 const _: () = assert!(core::mem::size_of::<UringChainRead>() == 16);
 const _: () = assert!(URING_CHAIN_READ == 0xc068_b908);

@@ -85,6 +85,9 @@ pub(crate) fn prepare(tag: &Arc<Tag>, args: &abi::ChainRead, polled: bool) -> Re
 /// Runs the chain `args` asks for on `tag` and fills in the output fields of
 /// `args`, which are valid unless the error is `EINTR` or `EFAULT`.
 pub(crate) fn run(tag: Arc<Tag>, args: &mut abi::ChainRead) -> Result {
+    // Counted among the tag's chains in flight; a blocking chain never
+    // waits for a place (it holds its caller's thread).
+    let _place = tag.budget().enter(None)?;
     let s = prepare(&tag, args, args.flags & abi::CHAIN_POLLED != 0)?;
     let result = walk(&tag, &s.io, s.first);
     finish(&tag, &s.io, args, result, s.start)

@@ -22,6 +22,7 @@ use kernel::{
 
 use crate::{
     abi,
+    budget::Permit,
     chain::{self, Next, Step},
     counters::COUNTERS,
     ffi::{
@@ -51,6 +52,10 @@ struct State {
     start: Ktime,
     /// The command's wake-up, for each read left in flight.
     waker: Option<Waker>,
+    /// Its place among the tag's chains in flight, once it has one.
+    permit: Option<Permit>,
+    /// It waits for a place (`Budget::enter`).
+    waiting: bool,
 }
 
 /// Starts the chain the `ChainRead` at `user_args` asks for, on `tag`.
@@ -74,6 +79,8 @@ pub(crate) fn start(
         next: s.first,
         start: s.start,
         waker: None,
+        permit: None,
+        waiting: false,
     };
     let chain = match Arc::pin_init(
         pin_init!(AsyncChain {
@@ -94,7 +101,18 @@ pub(crate) fn start(
     Ok(cmd.park(chain, |c, waker| {
         let mut s = c.state.lock();
         s.waker = Some(waker);
-        s.advance()
+        // Woken before the lock is ours again, `resume` finds `waiting`.
+        match s.tag.budget().enter(Some(waker)) {
+            Ok(Some(permit)) => {
+                s.permit = Some(permit);
+                s.advance()
+            }
+            Ok(None) => {
+                s.waiting = true;
+                None
+            }
+            Err(e) => Some(s.end(Err(e))),
+        }
     }))
 }
 
@@ -119,6 +137,8 @@ impl State {
     /// buffers, and gives the CQE result.
     fn end(&mut self, result: Result) -> i32 {
         COUNTERS.uring_in_flight.fetch_sub(1, Ordering::Relaxed);
+        // The next waiting chain of the tag may start.
+        self.permit = None;
         let mut r = chain::finish(&self.tag, &self.io, &mut self.args, result, self.start);
         if r != Err(EFAULT) {
             let written = UserSlice::new(self.user_args as usize, size_of::<abi::ChainRead>())
@@ -138,6 +158,7 @@ impl State {
     /// is going away).
     fn abandon(&mut self) -> i32 {
         COUNTERS.uring_in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.permit = None;
         let e = errno::ecanceled();
         chain::abandoned(&self.tag, &self.io, e, self.start);
         e.to_errno()
@@ -151,6 +172,15 @@ impl Pending for AsyncChain {
 
     fn resume(&self, live: bool) -> Option<i32> {
         let mut s = self.state.lock();
+        if s.waiting {
+            // Its turn came: the place was counted for it.
+            s.waiting = false;
+            s.permit = Some(s.tag.budget().granted());
+            if !live {
+                return Some(s.abandon());
+            }
+            return s.advance();
+        }
         let read = s.io.reap();
         if !live {
             return Some(s.abandon());

@@ -15,12 +15,14 @@ use kernel::{
 };
 
 use crate::{
-    abi, chain,
+    abi,
+    budget::LIMITS,
+    chain,
     chain_async::{self, AsyncChain},
     counters::COUNTERS,
     ffi::{
         errno, miscdev,
-        task::{current_uid, perfmon_capable},
+        task::{current_uid, perfmon_capable, sys_admin_capable},
         uring::{Command, Issued},
     },
     registry::{store_in_free_slot, Listed, TagRegistry},
@@ -201,6 +203,18 @@ impl Control {
     }
 }
 
+/// `IOC_SET_BUDGETS`: the budgets of tags attached from now on.
+fn set_budgets(arg: usize) -> Result<isize> {
+    if !sys_admin_capable() {
+        return Err(EPERM);
+    }
+    let b: abi::Budgets = UserSlice::new(arg, size_of::<abi::Budgets>())
+        .reader()
+        .read()?;
+    LIMITS.set(&b);
+    Ok(0)
+}
+
 /// Writes `value` to user memory at `arg`, for the ioctls that only report.
 fn report<T: AsBytes>(arg: usize, value: &T) -> Result<isize> {
     UserSlice::new(arg, size_of::<T>()).writer().write(value)?;
@@ -232,6 +246,8 @@ impl miscdev::FileOps for Control {
             abi::IOC_STATS => report(arg, &COUNTERS.stats()),
             abi::IOC_METRICS => report(arg, &COUNTERS.metrics()),
             abi::IOC_TAGS => self.tags(arg),
+            abi::IOC_GET_BUDGETS => report(arg, &LIMITS.get()),
+            abi::IOC_SET_BUDGETS => set_budgets(arg),
             _ => Err(ENOTTY),
         }
     }

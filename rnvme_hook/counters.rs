@@ -84,6 +84,8 @@ pub(crate) struct Counters {
     /// Chains started by io_uring commands, and those in flight.
     pub(crate) uring_chains: AtomicU64,
     pub(crate) uring_in_flight: AtomicU64,
+    /// io_uring chains that waited for their tag's budget.
+    pub(crate) budget_waits: AtomicU64,
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
@@ -100,6 +102,7 @@ pub(crate) static COUNTERS: Counters = Counters {
     fallbacks: [const { AtomicU64::new(0) }; 8],
     uring_chains: AtomicU64::new(0),
     uring_in_flight: AtomicU64::new(0),
+    budget_waits: AtomicU64::new(0),
 };
 
 impl Counters {
@@ -192,6 +195,7 @@ impl Counters {
             fallbacks: self.fallbacks.each_ref().map(get),
             uring_chains: get(&self.uring_chains),
             uring_in_flight: get(&self.uring_in_flight),
+            budget_waits: get(&self.budget_waits),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `rnvme_hook.rs`: the module (this file): what it registers at load.
 //! - `control.rs`: one open `/dev/rnvme`, its tags and the ioctl dispatch.
 //! - `chain.rs`: chain reads, process-context side.
+//! - `budget.rs`: budgets between tags (chains in flight, driver hops).
 //! - `chain_async.rs`: chain reads started by io_uring commands.
 //! - `tag.rs`: fd-tagging; a tag is what its chains read.
 //! - `registry.rs`: the `IOC_TAGS` list of every attached tag's counters.
@@ -31,6 +32,7 @@ use kernel::{c_str, prelude::*};
               the encoding of io_uring commands is used"
 )]
 mod abi;
+mod budget;
 mod chain;
 mod chain_async;
 mod control;

@@ -11,13 +11,14 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     abi,
+    budget::Budget,
     counters::{TagStats, COUNTERS},
     extent::{self, Extent, Lookup, Piece},
     ffi::{
         bpf::Prog,
         chain_io::{
-            Read, Route, Translate, Window, FALLBACK_DEVICE, FALLBACK_EXTENTS, MAX_FILES, MAX_HOPS,
-            MAX_LBA, MAX_READ, MAX_WINDOW,
+            Read, Route, Translate, Window, FALLBACK_BUDGET, FALLBACK_DEVICE, FALLBACK_EXTENTS,
+            MAX_FILES, MAX_HOPS, MAX_LBA, MAX_READ, MAX_WINDOW,
         },
         errno,
         file::{FileLayout, FrozenFile},
@@ -145,6 +146,7 @@ pub(crate) struct Tag {
     max_hops: u32,
     extents: u32,
     stats: Arc<TagStats>,
+    budget: Arc<Budget>,
 }
 
 impl Tag {
@@ -195,6 +197,7 @@ impl Tag {
             ..Default::default()
         });
         let stats = Arc::new(stats, GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
+        let budget = Budget::new().map_err(whole)?;
         COUNTERS.tags.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             id,
@@ -203,7 +206,13 @@ impl Tag {
             max_hops,
             extents,
             stats,
+            budget,
         })
+    }
+
+    /// This tag's budgets.
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// This tag's counters.
@@ -287,6 +296,9 @@ impl Translate for Tag {
             return Ok(Route::Process(FALLBACK_EXTENTS));
         }
         COUNTERS.cache_hits.fetch_add(1, Ordering::Relaxed);
+        if !self.budget.driver_hop() {
+            return Ok(Route::Process(FALLBACK_BUDGET));
+        }
         Ok(Route::Driver(win))
     }
 }

@@ -19,6 +19,7 @@
 //! chains on an io_uring ring, at each queue depth.
 
 mod engines;
+mod fairness;
 mod hop_cost;
 mod measure;
 mod passthru;
@@ -56,13 +57,23 @@ struct Args {
     /// Workloads to run: bptree, chain, windows (= records, pages16k,
     /// pages16k_unaligned; each may also be named alone), engines (=
     /// rocksdb, sqlite: files the real libraries wrote, `make bench-data`)
-    /// and queue (lookups in flight from one thread, at --queue-depths).
+    /// queue (lookups in flight from one thread, at --queue-depths) and
+    /// fairness (tenants side by side, without and with budgets).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "bptree,chain,windows,engines,queue"
+        default_value = "bptree,chain,windows,engines,queue,fairness"
     )]
     workloads: Vec<String>,
+    /// The fairness workload's budget of chains in flight per tag.
+    #[arg(long, default_value_t = 8)]
+    fair_chains_in_flight: u32,
+    /// The fairness workload's budget of driver hops per ms per tag.
+    #[arg(long, default_value_t = 5)]
+    fair_driver_hops_per_ms: u32,
+    /// Seconds the fairness workload's computing thread runs, each time.
+    #[arg(long, default_value_t = 3.0)]
+    fair_seconds: f64,
     /// Lookups in flight of the queue workload (a chain of --deep blocks
     /// of the first --block-sizes).
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
@@ -140,11 +151,17 @@ fn main() -> Result<()> {
         windows: None,
         engines: None,
         queue: Vec::new(),
+        fairness: Vec::new(),
     };
     let mut kinds: Vec<Kind> = Vec::new();
     let mut engine_names: Vec<&str> = Vec::new();
     let queue = args.workloads.iter().any(|w| w == "queue");
-    for w in args.workloads.iter().filter(|w| *w != "queue") {
+    let fair = args.workloads.iter().any(|w| w == "fairness");
+    for w in args
+        .workloads
+        .iter()
+        .filter(|w| *w != "queue" && *w != "fairness")
+    {
         let named: &[&str] = match w.as_str() {
             "engines" => &["rocksdb", "sqlite"],
             "rocksdb" => &["rocksdb"],
@@ -254,6 +271,25 @@ fn main() -> Result<()> {
             reps: args.reps,
         };
         report.queue = queue::run(&control, &plan)?;
+    }
+    if fair {
+        for budgets in [
+            rnvme::abi::Budgets::default(),
+            rnvme::abi::Budgets {
+                chains_in_flight: args.fair_chains_in_flight,
+                driver_hops_per_ms: args.fair_driver_hops_per_ms,
+            },
+        ] {
+            let plan = fairness::Plan {
+                dir: &args.dir,
+                budgets,
+                lookups: args.lookups,
+                seconds: args.fair_seconds,
+            };
+            let row = fairness::run(&control, &plan)?;
+            eprintln!("fairness with {budgets:?}: {row:?}");
+            report.fairness.push(row);
+        }
     }
     if !engine_names.is_empty() {
         let plan = engines::Plan {

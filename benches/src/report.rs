@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     engines::Engines,
+    fairness::{self, FairnessRow},
     hop_cost::{self, Windows},
     measure::{Latency, Measured},
     paths::{Kind, Way},
@@ -85,6 +86,9 @@ pub struct Report {
     /// The queue-depth workload: lookups in flight from one thread.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queue: Vec<QueueRow>,
+    /// The fairness workload: tenants side by side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fairness: Vec<FairnessRow>,
 }
 
 impl Report {
@@ -151,7 +155,8 @@ impl Report {
         ensure!(
             (!self.rows.is_empty() && !self.floors.is_empty())
                 || self.engines.is_some()
-                || !self.queue.is_empty(),
+                || !self.queue.is_empty()
+                || !self.fairness.is_empty(),
             "no rows or no floor"
         );
         for r in &self.rows {
@@ -172,6 +177,9 @@ impl Report {
             e.validate()?;
         }
         queue::validate(&self.queue)?;
+        for f in &self.fairness {
+            ensure!(f.compute_share > 0.0 && f.light_alone_ns.p50 > 0, "{f:?}");
+        }
         Ok(())
     }
 
@@ -268,6 +276,7 @@ impl Report {
             t.push_str(&e.table());
         }
         t.push_str(&queue::table(&self.queue, &self.rows));
+        fairness::table(&self.fairness, &mut t);
         t
     }
 

@@ -20,6 +20,7 @@ pub(crate) use super::{
 };
 use super::{
     chain_buf::{add_to_bio, bio_vecs, ChainBuf},
+    poller,
     uring::{PollBatch, Waker},
 };
 use crate::extent::Piece;
@@ -41,6 +42,7 @@ const CHAIN_CONTINUE: u32 = 1 << 1;
 /// Why a read was left to process context (`enum rnvme_fallback`).
 pub(crate) const FALLBACK_EXTENTS: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_EXTENTS;
 pub(crate) const FALLBACK_DEVICE: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_DEVICE;
+pub(crate) const FALLBACK_BUDGET: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_BUDGET;
 const FALLBACK_SPLIT: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_SPLIT;
 const FALLBACK_OTHER: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_OTHER;
 
@@ -390,20 +392,26 @@ impl<T: Translate> ChainIo<T> {
     fn wait(&self) -> Result {
         let bio = self.polled_bio.load(Ordering::Relaxed);
         if !bio.is_null() {
-            // SAFETY: `bio` carries the reference `submit` took, so it stays
-            // valid until `reap`; `done` was initialised by `submit`.
-            // Polling runs the completion (and the hook) in this task.
-            unsafe {
-                while !bindings::try_wait_for_completion(self.done.get()) {
-                    bindings::bio_poll(bio, core::ptr::null_mut(), 0);
-                    bindings::cond_resched();
-                }
-            }
+            self.poll_until_done(bio);
         // SAFETY: `done` was initialised by `submit`.
         } else if unsafe { bindings::wait_for_completion_killable(self.done.get()) } != 0 {
             return Err(EINTR);
         }
         self.reap()
+    }
+
+    /// Waits for `bio`, a chain's polled read in flight, polling or
+    /// letting the task that polls do it ([`poller`]); the hook runs in
+    /// whichever task finds the completion.
+    fn poll_until_done(&self, bio: *mut bindings::bio) {
+        // SAFETY: `bio` carries the reference `submit` took, which only
+        // `reap` (after this) drops; `done` was initialised by `submit` and
+        // lives in `self`.
+        unsafe {
+            poller::wait(bio, self.done.get(), || {
+                !self.in_flight.load(Ordering::Acquire)
+            })
+        };
     }
 
     /// Runs the function on the window just read, if the hook did not; the

@@ -13,6 +13,7 @@
 //!   read ([`hook::Translate`]), registered with the kernel.
 //! - `chain_io.rs`: chain read bios and their completion.
 //! - `chain_buf.rs`: a chain's scratch and read buffers.
+//! - `poller.rs`: polled waits that share one poller.
 //! - `miscdev.rs`: the control device `/dev/rnvme`.
 //! - `uring.rs`: io_uring commands on it, parked while their I/O runs.
 //! - `debugfs.rs`: counters under `/sys/kernel/debug/rnvme/`.
@@ -28,6 +29,7 @@ pub(crate) mod errno;
 pub(crate) mod file;
 pub(crate) mod hook;
 pub(crate) mod miscdev;
+mod poller;
 pub(crate) mod task;
 mod uaccess;
 pub(crate) mod uring;

@@ -27,6 +27,12 @@ pub(crate) fn current_uid() -> u32 {
     unsafe { bindings::rnvme_current_uid() }
 }
 
+/// Whether the caller administers the system (`CAP_SYS_ADMIN`).
+pub(crate) fn sys_admin_capable() -> bool {
+    // SAFETY: `capable` only checks the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
+}
+
 /// Whether the caller may see every tag (`perfmon_capable()`).
 pub(crate) fn perfmon_capable() -> bool {
     // SAFETY: `capable` only checks the current task's credentials.

@@ -21,6 +21,7 @@ impl_bytes! {
     // and arrays of integers, and no padding (sizes asserted in `abi.rs`):
     // every byte is initialised, and every bit pattern is a valid value.
     AsBytes for abi::Version, abi::Attach, abi::AttachSet, abi::ChainRead, abi::Stats, abi::Metrics,
-        abi::TagInfo, abi::TagList;
-    FromBytes for abi::Attach, abi::AttachSet, abi::Detach, abi::ChainRead, abi::TagList;
+        abi::TagInfo, abi::TagList, abi::Budgets;
+    FromBytes for abi::Attach, abi::AttachSet, abi::Detach, abi::ChainRead, abi::TagList,
+        abi::Budgets;
 }

@@ -52,6 +52,22 @@ impl Control {
         Ok(Self { file, version })
     }
 
+    /// The budgets tags get when they are attached ([`abi::Budgets`]).
+    pub fn budgets(&self) -> Result<abi::Budgets> {
+        sys::ioc_get_budgets(&self.file).map_err(|cause| Error::Ioctl {
+            what: "budgets",
+            cause,
+        })
+    }
+
+    /// Sets the budgets of tags attached from now on (CAP_SYS_ADMIN).
+    pub fn set_budgets(&self, b: abi::Budgets) -> Result<()> {
+        sys::ioc_set_budgets(&self.file, b).map_err(|cause| Error::Ioctl {
+            what: "set budgets",
+            cause,
+        })
+    }
+
     /// The ABI version the loaded module reported.
     pub fn version(&self) -> abi::Version {
         self.version

@@ -115,6 +115,10 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
         }
         ("chain read", libc::EIO) => " (the device failed a read)",
         ("chain read", libc::ENOENT) => " (no such tag on this control device)",
+        ("chain read", libc::EBUSY) => {
+            " (4096 io_uring chains of this tag already wait for its budget of chains in flight)"
+        }
+        ("set budgets", libc::EPERM) => " (setting budgets needs CAP_SYS_ADMIN)",
         ("tags", libc::EPERM) => {
             " (listing every process's tags needs CAP_PERFMON or CAP_SYS_ADMIN)"
         }

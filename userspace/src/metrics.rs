@@ -268,6 +268,21 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
         Labelled::counters("reason", abi::FALLBACKS.iter().copied().zip(m.fallbacks)),
     );
     r.register(
+        "uring_chains",
+        "Chain reads started by io_uring commands (counted in rnvme_chains too)",
+        ConstCounter::new(m.uring_chains),
+    );
+    r.register(
+        "uring_chains_in_flight",
+        "io_uring chain reads in flight now",
+        ConstGauge::<i64>::new(m.uring_in_flight as i64),
+    );
+    r.register(
+        "budget_waits",
+        "io_uring chain reads that waited for their tag's budget of chains in flight",
+        ConstCounter::new(m.budget_waits),
+    );
+    r.register(
         "chain_errors",
         "Chain reads that ended with an error, by errno",
         Labelled::counters("errno", ERRNO_NAMES.iter().copied().zip(m.errors)),

@@ -109,6 +109,18 @@ pub(crate) fn ioc_tags(fd: &impl AsRawFd, entries: &mut [abi::TagInfo]) -> io::R
     Ok(list.count as usize)
 }
 
+pub(crate) fn ioc_get_budgets(fd: &impl AsRawFd) -> io::Result<abi::Budgets> {
+    let mut b = abi::Budgets::default();
+    // SAFETY: IOC_GET_BUDGETS is `_IOR` of `abi::Budgets`.
+    unsafe { ioctl(fd, abi::IOC_GET_BUDGETS, &mut b) }?;
+    Ok(b)
+}
+
+pub(crate) fn ioc_set_budgets(fd: &impl AsRawFd, mut b: abi::Budgets) -> io::Result<()> {
+    // SAFETY: IOC_SET_BUDGETS is `_IOW` of `abi::Budgets`.
+    unsafe { ioctl(fd, abi::IOC_SET_BUDGETS, &mut b) }
+}
+
 pub(crate) fn ioc_stats(fd: &impl AsRawFd) -> io::Result<abi::Stats> {
     let mut stats = abi::Stats::default();
     // SAFETY: IOC_STATS is `_IOR` of `abi::Stats`.

@@ -27,7 +27,7 @@ check_rocksdb() { # DB OP: the first short found-lines of DB.expect for OP
 	[ "$2" = get ] && modes="$modes,--queue-depth 2,--queue-depth 3 --polled"
 	IFS=,
 	for mode in $modes; do
-		IFS=' '
+		unset IFS
 		[ "$mode" = - ] && mode=
 		# shellcheck disable=SC2086
 		rnvme rocksdb "$2" $mode "$F/rocksdb/$1" $keys >/tmp/got ||
@@ -38,7 +38,6 @@ check_rocksdb() { # DB OP: the first short found-lines of DB.expect for OP
 			case $out in "$line ("*) ;; *) fail "$1: want '$line'" ;; esac
 		done </tmp/want 3</tmp/got
 	done
-	unset IFS
 }
 for db in fv2 fv5 fv6 partitioned; do
 	check_rocksdb $db get

@@ -19,7 +19,8 @@ n=30
 [ "$(arg rnvme.flavour)" != debug ] || n=12
 rnvme bench -- --out /tmp/bench --depths 1,3 --block-sizes 4096,512 --threads 1,2 --deep 3 \
 	--lookups 24 --warmup 4 --reps 2 --floor-reads 50 \
-	--workloads bptree,chain,windows,engines --engine-data $d --engine-lookups $n
+	--workloads bptree,chain,windows,engines,queue,fairness --queue-depths 1,8 --fair-seconds 0.5 \
+	--engine-data $d --engine-lookups $n
 rnvme-bench --validate /tmp/bench/bench.json
 grep -q '<svg' /tmp/bench/bench.svg || fail "no plot"
 grep -q '<svg' /tmp/bench/engines.svg || fail "no engine plot"
@@ -28,4 +29,10 @@ for row in 'rocksdb get' 'sqlite rowid' 'sqlite index'; do
 	grep -q "^$row" /tmp/bench/bench.txt || fail "no $row table"
 done
 grep -q 'rocksdb_pinned' /tmp/bench/bench.txt || fail "no rocksdb_pinned row"
+grep -q '<svg' /tmp/bench/queue.svg || fail "no queue plot"
+grep -q '^fairness: ' /tmp/bench/bench.txt || fail "no fairness table"
+grep -qE '^8 in flight, 5 hops/ms ' /tmp/bench/bench.txt || fail "no fairness row with budgets"
+for way in IoUringHops IoUringHopsPolled RnvmeAsync RnvmeAsyncPolled; do
+	grep -qE "^ +8 $way " /tmp/bench/bench.txt || fail "no $way row at queue depth 8"
+done
 rm -rf $d

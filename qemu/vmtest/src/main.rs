@@ -89,6 +89,7 @@ const TESTS: &[(&str, Test)] = &[
     ("uring-teardown", uring::uring_teardown),
     ("uring-unprivileged", uring::uring_unprivileged),
     ("fuzz-uring", uring::fuzz_uring),
+    ("uring-budgets", uring::uring_budgets),
     // A new group: its `mod` line under "Test groups" above, its tests here.
 ];
 

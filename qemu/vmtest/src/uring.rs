@@ -6,10 +6,12 @@
 //! SIGKILL, cancel, module unload, another user, garbage) leaves the
 //! kernel sound ([`hostile`], [`fuzz`]).
 
+mod budgets;
 mod fuzz;
 mod hostile;
 mod raw;
 
+pub use budgets::uring_budgets;
 pub use fuzz::fuzz_uring;
 pub use hostile::{uring_as_user, uring_flood, uring_teardown, uring_unprivileged};
 

@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// The chain the flooding children run: 31 hops of 4 KiB blocks.
-fn long_chain(name: &str) -> Result<(std::path::PathBuf, u64)> {
+pub(super) fn long_chain(name: &str) -> Result<(std::path::PathBuf, u64)> {
     let spec = ChainSpec {
         hops: 31,
         block_size: 4096,
@@ -41,7 +41,7 @@ fn long_chain(name: &str) -> Result<(std::path::PathBuf, u64)> {
     Ok((path, file.start))
 }
 
-fn request(tag: u32, start: u64) -> ChainRequest {
+pub(super) fn request(tag: u32, start: u64) -> ChainRequest {
     ChainRequest {
         tag,
         first: Window::first(start, 4096),
@@ -359,7 +359,15 @@ pub fn uring_as_user(args: &[String]) -> ExitCode {
                 );
             }
         }
-        println!("ok: uid {USER}: 128 io_uring chains exact; tags it does not hold are ENOENT");
+        ensure!(
+            control
+                .set_budgets(Default::default())
+                .err()
+                .and_then(|e| e.errno())
+                == Some(libc::EPERM),
+            "uid {USER} could set the budgets"
+        );
+        println!("ok: uid {USER}: 128 io_uring chains exact; tags it does not hold are ENOENT; setting budgets is EPERM");
         Ok(())
     })())
 }

@@ -62,6 +62,38 @@ pub fn stats(device: &Path, a: &StatsArgs) -> Result<()> {
 }
 
 /// `rnvme tags`: every attached tag with its counters.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// io_uring chains of one tag in flight at once; more wait their turn.
+    #[arg(long)]
+    chains_in_flight: Option<u32>,
+    /// Reads the driver may resubmit for one tag per millisecond; past
+    /// that, the tag's reads are issued from its submitter's task.
+    #[arg(long)]
+    driver_hops_per_ms: Option<u32>,
+}
+
+/// `rnvme budgets`: shows the budgets, after setting what is given.
+pub fn budgets(device: &Path, a: &BudgetArgs) -> Result<()> {
+    let control = Control::open(device)?;
+    let mut b = control.budgets()?;
+    if a.chains_in_flight.is_some() || a.driver_hops_per_ms.is_some() {
+        b.chains_in_flight = a.chains_in_flight.unwrap_or(b.chains_in_flight);
+        b.driver_hops_per_ms = a.driver_hops_per_ms.unwrap_or(b.driver_hops_per_ms);
+        control.set_budgets(b)?;
+    }
+    let show = |n: u32| {
+        if n == 0 {
+            "no bound".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    println!("chains in flight per tag: {}", show(b.chains_in_flight));
+    println!("driver hops per ms per tag: {}", show(b.driver_hops_per_ms));
+    Ok(())
+}
+
 pub fn tags(device: &Path, a: &StatsArgs) -> Result<()> {
     let tags = Control::open(device)?.tags()?;
     match a.format {

@@ -86,6 +86,12 @@ enum Command {
     ///
     /// Example: rnvme tags --format json
     Tags(StatsArgs),
+    /// Show, or set (CAP_SYS_ADMIN), the budgets tags attached from now on
+    /// get: io_uring chains of one tag in flight at once, and reads the
+    /// driver resubmits for one tag per millisecond (0: no bound).
+    ///
+    /// Example: rnvme budgets --chains-in-flight 16 --driver-hops-per-ms 50
+    Budgets(counters::BudgetArgs),
     /// Build (or with --verify, check) a file the built-in functions read.
     ///
     /// Example: rnvme mkdb bptree /mnt/nvme/tree.db --keys 100000 --depth 3
@@ -137,6 +143,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::TestRun(a) => function::test_run(a),
         Command::Stats(a) => counters::stats(device, a),
         Command::Tags(a) => counters::tags(device, a),
+        Command::Budgets(a) => counters::budgets(device, a),
         Command::Mkdb(a) => mkdb::mkdb(a),
         Command::Bench { args } => bench::run(args),
         Command::Metrics(a) => counters::metrics(device, a),
