@@ -33,14 +33,14 @@ VM_ENV = KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) BUILD=$(BUILD) FLAVOUR=$(FLAVOU
 	FIXTURES=$(FIXTURES)
 
 .PHONY: help deps kernel module userspace initramfs fixtures bench-data test test-host \
-	test-vm test-debug test-all demo bench vm clean distclean
+	test-vm test-prometheus test-debug test-all demo bench vm clean distclean
 
 help:
 	@echo "rnvme targets:"
 	@echo "  make demo       set up, build, boot the VM: insmod, a CLI session, a short benchmark"
 	@echo "  make bench      the full chain-read benchmark in the VM (results in bench-results/)"
 	@echo "  make test-all   make test, then make test-debug (what CI runs)"
-	@echo "  make test       set up, host tests (cargo test), build, VM tests"
+	@echo "  make test       set up, host tests (cargo test), build, VM tests, Prometheus check"
 	@echo "  make vm         interactive shell in the VM (module loaded, ext4 mounted)"
 	@echo "  make deps       install Debian packages, rust-src and bindgen-cli"
 	@echo "  make kernel     build the patched kernel (cached in $(CACHE))"
@@ -51,6 +51,7 @@ help:
 	@echo "  make bench-data the engine benchmark's LSM and SQLite database (the libraries write them)"
 	@echo "  make test-host  cargo test only"
 	@echo "  make test-vm    boot and run the in-VM tests only"
+	@echo "  make test-prometheus  the dashboard's queries against Prometheus scraping the VM"
 	@echo "  make test-debug the VM tests on the debug kernel (KASAN, lockdep, kmemleak)"
 	@echo "  make clean      remove build outputs in the clone (keeps the kernel cache)"
 	@echo "  make distclean  clean, and remove the kernel cache too"
@@ -112,7 +113,12 @@ bench-data: deps $(BENCH_TOOLS)
 test-vm: initramfs fixtures
 	$(VM_ENV) qemu/run.sh test
 
-test: deps test-host kernel test-vm
+# Every query of grafana/rnvme-dashboard.json against Debian's Prometheus
+# scraping the guest's exporter under load (release kernel).
+test-prometheus: initramfs
+	$(VM_ENV) scripts/prometheus-check.sh
+
+test: deps test-host kernel test-vm test-prometheus
 
 # The debug kernel runs several times slower under TCG: its stress scenario
 # runs 60 s instead of 120 (the same checks, fewer rounds).

@@ -34,7 +34,8 @@ cp "$MODULE" "$STAGE/rnvme/"
 mkdir -p "$STAGE/rnvme/bpf"
 cp "$(dirname "$OUT")"/bpf/*.bpf.o "$STAGE/rnvme/bpf/" 2>/dev/null || true
 cp "$QEMU_DIR/guest/init" "$STAGE/init"
-cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$QEMU_DIR/guest/demo" "$STAGE/rnvme/"
+cp "$QEMU_DIR/guest/run-tests" "$QEMU_DIR/guest/lib.sh" "$QEMU_DIR/guest/demo" \
+	"$QEMU_DIR/guest/metrics-load" "$STAGE/rnvme/"
 cp -r "$QEMU_DIR/guest/tests" "$STAGE/rnvme/tests"
 cp -r "$QEMU_DIR/guest/late" "$STAGE/rnvme/late"
 chmod +x "$STAGE/init" "$STAGE/rnvme/run-tests" "$STAGE/rnvme/demo"

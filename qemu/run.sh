@@ -17,6 +17,9 @@
 #   qemu/run.sh demo    the user story: insmod, a CLI session, a short
 #                       benchmark; results copied to bench-results/
 #   qemu/run.sh bench   the full benchmark; results copied to bench-results/
+#   qemu/run.sh metrics the exporter under load for RNVME_METRICS_SECS (default
+#                       120), reachable from the host at 127.0.0.1:
+#                       RNVME_METRICS_PORT (scripts/prometheus-check.sh)
 #   qemu/run.sh shell   an interactive shell in the guest (Ctrl-a x quits)
 #
 # Inputs: KERNEL (bzImage), INITRAMFS, BUILD (work dir), FIXTURES (optional:
@@ -29,7 +32,7 @@
 #   RNVME_POLL_QUEUES=N      NVMe poll queues per controller (default 1)
 set -euo pipefail
 
-MODE=${1:?usage: qemu/run.sh test|demo|bench|shell}
+MODE=${1:?usage: qemu/run.sh test|demo|bench|metrics|shell}
 : "${KERNEL:?set KERNEL to the bzImage}" "${INITRAMFS:?set INITRAMFS}" "${BUILD:?set BUILD}"
 TIMEOUT=${RNVME_VM_TIMEOUT:-900}
 CPUS=${RNVME_VM_CPUS:-2}
@@ -67,6 +70,13 @@ fi
 # mode).
 if [[ -n ${RNVME_BENCH_ARGS:-} ]]; then
 	CMDLINE+=" rnvme.bench_args=${RNVME_BENCH_ARGS// /\~}"
+fi
+# Metrics mode: a virtio NIC on QEMU's user network; the guest's exporter
+# (port 9435) is forwarded to 127.0.0.1:RNVME_METRICS_PORT on the host only.
+NET_ARGS=()
+if [[ $MODE == metrics ]]; then
+	CMDLINE+=" rnvme.metrics_secs=${RNVME_METRICS_SECS:-120}"
+	NET_ARGS=(-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:${RNVME_METRICS_PORT:?set RNVME_METRICS_PORT}-:9435")
 fi
 
 base_args() {
@@ -149,6 +159,7 @@ ARGS=(
 	-drive "file=$BUILD/nvmenopoll.img,if=none,id=nvmnopoll,format=raw"
 	-device "nvme,id=rnvmenopoll,serial=rnvmenopoll,drive=nvmnopoll,max_ioqpairs=1"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
+	"${NET_ARGS[@]}"
 )
 
 if [[ $MODE == shell ]]; then

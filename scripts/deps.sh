@@ -23,6 +23,9 @@ PACKAGES=(
 	# Test fixtures (scripts/fixtures/): RocksDB 7.8 for format_version 2-5,
 	# a venv for rocksdict, SQLite.
 	librocksdb-dev g++ python3-venv sqlite3 libsqlite3-dev
+	# The dashboard's queries checked against a real Prometheus
+	# (scripts/prometheus-check.sh).
+	prometheus
 )
 # rocksdict bundles a newer RocksDB (scripts/fixtures/rocksdict_gen.py).
 ROCKSDICT_VERSION=0.3.29

@@ -298,10 +298,13 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
         ConstHistogram {
             sum: s.hops as f64,
             count: m.hops.iter().sum(),
+            // The kernel bounds a chain at 256 reads: nothing lands past the
+            // last bucket, but Prometheus's quantiles need the +Inf one.
             buckets: abi::HOP_BUCKETS
                 .iter()
                 .map(|&b| b as f64)
                 .zip(m.hops)
+                .chain([(f64::INFINITY, 0)])
                 .collect(),
         },
     );
