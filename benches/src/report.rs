@@ -328,12 +328,7 @@ impl Report {
                 .filter(|r| r.way == *way)
                 .map(|r| (r.reads, r.measured.latency_ns.mean / 1e3))
                 .collect();
-            let c = colours[i];
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                .label(format!("{way:?}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
-            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+            draw_line(&mut chart, pts, colours[i], format!("{way:?}"))?;
         }
         if let Some(f) = self.floors.iter().find(|f| f.block_size == workload.1) {
             let fl = f.latency_ns.mean / 1e3;
@@ -345,12 +340,7 @@ impl Report {
                 .label("reads x device floor")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        draw_legend(&mut chart)?;
 
         let deep = rows.iter().filter(|r| r.threads > 1).map(|r| r.reads).max();
         if let Some(deep) = deep {
@@ -381,21 +371,44 @@ impl Report {
                     .map(|r| (r.threads, r.measured.lookups_per_s))
                     .collect();
                 pts.sort_by_key(|p| p.0);
-                let c = colours[i];
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                    .label(format!("{way:?}"))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
-                chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+                draw_line(&mut chart, pts, colours[i], format!("{way:?}"))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK)
-                .background_style(WHITE)
-                .draw()?;
+            draw_legend(&mut chart)?;
         }
         root.present()?;
         Ok(())
     }
+}
+
+/// Draws `pts` as a line with a dot at each point, named `label` in the
+/// legend.
+pub fn draw_line<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    pts: Vec<(X::ValueType, Y::ValueType)>,
+    c: RGBColor,
+    label: String,
+) -> Result<()>
+where
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    chart
+        .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
+    chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+    Ok(())
+}
+
+/// The legend of `chart`, top left.
+pub fn draw_legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    Ok(())
 }

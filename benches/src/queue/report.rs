@@ -11,7 +11,10 @@ use anyhow::{ensure, Result};
 use plotters::prelude::*;
 
 use super::{QueueRow, QueueWay};
-use crate::{paths::Way, report::Row};
+use crate::{
+    paths::Way,
+    report::{draw_legend, draw_line, Row},
+};
 
 /// Checks the rows of a report.
 pub fn validate(rows: &[QueueRow]) -> Result<()> {
@@ -162,19 +165,9 @@ pub fn plot(rows: &[QueueRow], path: &Path) -> Result<()> {
                 .filter(|r| r.way == *way)
                 .map(|r| (r.queue_depth, value(r)))
                 .collect();
-            let c = colours[i];
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                .label(format!("{way:?}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
-            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+            draw_line(&mut chart, pts, colours[i], format!("{way:?}"))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     root.present()?;
     Ok(())

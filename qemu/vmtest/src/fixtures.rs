@@ -5,10 +5,17 @@
 //! test files written one way or the other, and the host's settings on the
 //! kernel command line.
 
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, Result};
-use rnvme::{uapi::RNVME_SCRATCH_SIZE, StorageFunction, Window};
+use rnvme::{
+    format::chain::{self, ChainSpec},
+    uapi::RNVME_SCRATCH_SIZE,
+    StorageFunction, Window,
+};
 
 use crate::files;
 
@@ -105,6 +112,15 @@ pub fn chain_block(magic: u64, next: u64, value: u64, index: u32) -> Vec<u8> {
     b[24..28].copy_from_slice(&index.to_le_bytes());
     b[28..32].copy_from_slice(&512u32.to_le_bytes());
     b
+}
+
+/// A chain of `spec` written contiguously to a fresh `name` under
+/// `mount`: its path and first block's offset.
+pub fn write_chain(mount: &str, name: &str, spec: &ChainSpec) -> Result<(PathBuf, u64)> {
+    let file = chain::build(spec);
+    let path = files::fresh(mount, name);
+    files::write_contiguous(&path, &file.bytes)?;
+    Ok((path, file.start))
 }
 
 /// Writes `bytes` contiguously or fragmented.

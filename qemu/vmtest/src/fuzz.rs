@@ -23,59 +23,8 @@ use crate::{
     bpf_syscall::{bpf, BPF_PROG_LOAD, BPF_PROG_TEST_RUN},
     files,
     fixtures::jump_scratch,
+    random::{Guard, Rng, KERNEL_ADDR},
 };
-
-/// xorshift64: reproducible from the seed printed with each run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len() as u64) as usize]
-    }
-}
-
-/// A page no access can touch: user pointers into it always fault.
-struct Guard(*mut libc::c_void);
-
-impl Guard {
-    fn new() -> Result<Self> {
-        // SAFETY: An anonymous private mapping of one page; no memory of ours
-        // is involved.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        ensure!(p != libc::MAP_FAILED, "mmap");
-        Ok(Self(p))
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: Unmaps the page `new` mapped.
-        unsafe { libc::munmap(self.0, 4096) };
-    }
-}
-
-/// A kernel address: never accessible from user space.
-const KERNEL_ADDR: u64 = 0xffff_8880_0000_0000;
 
 /// Random and mutated ioctls on the control device.
 pub fn fuzz_ioctl() -> Result<()> {
@@ -132,7 +81,7 @@ pub fn fuzz_ioctl() -> Result<()> {
             let ptrs = [
                 scratch.as_mut_ptr() as u64,
                 0,
-                guard.0 as u64,
+                guard.addr(),
                 KERNEL_ADDR,
                 scratch.as_mut_ptr() as u64 + 1,
             ];
@@ -174,7 +123,7 @@ pub fn fuzz_ioctl() -> Result<()> {
                     put32(&mut buf, offset_of!(AttachSet, nr_files), n);
                     // The fds: ours (`set_fds`, 65 of them), or a bad pointer.
                     let fds_ptr =
-                        rng.pick(&[set_fds.as_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]);
+                        rng.pick(&[set_fds.as_ptr() as u64, 0, guard.addr(), KERNEL_ADDR]);
                     put64(&mut buf, offset_of!(AttachSet, fds), fds_ptr);
                     let reserved = offset_of!(AttachSet, reserved);
                     buf[reserved..reserved + 20].fill(0);
@@ -218,7 +167,7 @@ pub fn fuzz_ioctl() -> Result<()> {
                     put64(
                         &mut buf,
                         offset_of!(ChainRead, out),
-                        rng.pick(&[out.as_mut_ptr() as u64, 0, guard.0 as u64, KERNEL_ADDR]),
+                        rng.pick(&[out.as_mut_ptr() as u64, 0, guard.addr(), KERNEL_ADDR]),
                     );
                     put32(
                         &mut buf,
@@ -274,7 +223,7 @@ pub fn fuzz_ioctl() -> Result<()> {
         }
         let arg = match rng.below(20) {
             0 => std::ptr::null_mut(),
-            1 => guard.0,
+            1 => guard.addr() as *mut libc::c_void,
             2 => KERNEL_ADDR as *mut libc::c_void,
             _ => buf.as_mut_ptr().cast(),
         };

@@ -18,6 +18,7 @@ mod engine_files;
 mod expect;
 mod files;
 mod fixtures;
+mod random;
 
 // Test groups.
 mod chains;

@@ -9,10 +9,13 @@ use anyhow::{ensure, Result};
 use rnvme::{
     abi::{self, Budgets},
     format::chain::ChainResult,
-    ChainRing, Control, StorageFunction, DEFAULT_DEVICE,
+    Control, StorageFunction, DEFAULT_DEVICE,
 };
 
-use super::{hostile::long_chain, hostile::request, wait_no_uring_chains};
+use super::{
+    hostile::{exact_on_ring, long_chain, want},
+    wait_no_uring_chains,
+};
 use crate::files;
 
 fn budget_fallbacks(control: &Control) -> Result<u64> {
@@ -50,8 +53,7 @@ pub fn uring_budgets() -> Result<()> {
         control.budgets()?
     );
     let bounded = control.attach(&fd, &f, 0)?;
-    let mut want = vec![0u8; ChainResult::SIZE];
-    unbounded.chain_read(start, 4096, &mut want, None)?;
+    let want = want(&unbounded, start)?;
 
     let (waits, fallbacks) = (control.metrics()?.budget_waits, budget_fallbacks(&control)?);
     std::thread::scope(|s| -> Result<()> {
@@ -65,16 +67,7 @@ pub fn uring_budgets() -> Result<()> {
             Ok(())
         });
         for polled in [false, true] {
-            let mut ring = ChainRing::new(&control, 64, polled)?;
-            let done = ring.run_all((0..128).map(|_| request(bounded.id(), start)))?;
-            for c in &done {
-                ensure!(
-                    c.result.is_ok() && c.scratch == want,
-                    "chain {}: {:?}",
-                    c.id,
-                    c.result
-                );
-            }
+            exact_on_ring(&control, &bounded, start, &want, (128, 64, polled))?;
         }
         blocking.join().unwrap()
     })?;
@@ -92,21 +85,12 @@ pub fn uring_budgets() -> Result<()> {
 
     // The tag attached without bounds keeps none.
     let fallbacks = budget_fallbacks(&control)?;
-    let mut ring = ChainRing::new(&control, 64, false)?;
-    for c in ring.run_all((0..128).map(|_| request(unbounded.id(), start)))? {
-        ensure!(
-            c.result.is_ok() && c.scratch == want,
-            "chain {}: {:?}",
-            c.id,
-            c.result
-        );
-    }
+    exact_on_ring(&control, &unbounded, start, &want, (128, 64, false))?;
     ensure!(
         budget_fallbacks(&control)? == fallbacks,
         "a tag attached before the budgets was held to them"
     );
     println!("ok: a tag attached before the budgets keeps none");
-    drop(ring);
     wait_no_uring_chains(&control)?;
     drop((bounded, unbounded, restore));
     ensure!(

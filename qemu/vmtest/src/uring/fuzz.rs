@@ -12,53 +12,17 @@ use std::{collections::BTreeMap, os::fd::AsRawFd};
 use anyhow::{ensure, Result};
 use rnvme::{
     abi::{self, ChainRead, UringChainRead},
-    format::chain::{self as chainfmt, ChainResult, ChainSpec},
+    format::chain::{ChainResult, ChainSpec},
     ChainRequest, ChainRing, Control, StorageFunction, Window, DEFAULT_DEVICE,
 };
 
 use super::{raw::RawRing, wait_no_uring_chains};
-use crate::{engine_files::debug_kernel, files};
-
-/// xorshift64, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// `good` 7 times in 8, else one of `bad`.
-    fn or<T: Copy>(&mut self, good: T, bad: &[T]) -> T {
-        if self.below(8) != 0 {
-            good
-        } else {
-            bad[self.below(bad.len() as u64) as usize]
-        }
-    }
-}
-
-/// A page every access faults on, for the process's lifetime.
-fn guard_page() -> u64 {
-    // SAFETY: A new anonymous mapping: no memory of ours is involved.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    p as u64
-}
+use crate::{
+    engine_files::debug_kernel,
+    files,
+    fixtures::write_chain,
+    random::{Guard, Rng, KERNEL_ADDR},
+};
 
 /// Buffers one fuzzed command may name, kept until its CQE.
 struct Buffers {
@@ -97,15 +61,13 @@ pub fn fuzz_uring() -> Result<()> {
         file_blocks: 64,
         seed: 8,
     };
-    let file = chainfmt::build(&spec);
-    let path = files::fresh("/mnt/nvme", "uring-fuzz");
-    files::write_contiguous(&path, &file.bytes)?;
+    let (path, start) = write_chain("/mnt/nvme", "uring-fuzz", &spec)?;
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = StorageFunction::builtin("chain")?;
     let fd = files::open_ro(&path)?;
     let tag = control.attach(&fd, &f, 0)?;
-    let guard = guard_page();
-    let kernel = 0xffff_8880_0000_0000u64;
+    let guard_page = Guard::new()?;
+    let (guard, kernel) = (guard_page.addr(), KERNEL_ADDR);
     let mut seen: BTreeMap<i32, u32> = BTreeMap::new();
     for iopoll in [false, true] {
         let mut ring = RawRing::new(64, iopoll)?;
@@ -123,10 +85,7 @@ pub fn fuzz_uring() -> Result<()> {
             // commands gets past the checks into real chains.
             a.tag = rng.or(tag.id(), &[0, tag.id() + 1, r[0] as u32]);
             a.flags = rng.or(0, &[abi::CHAIN_POLLED, 2, r[1] as u32]);
-            a.offset = rng.or(
-                file.start,
-                &[0, 512 * 63, 512 * 64, 1 << 40, u64::MAX, r[2]],
-            );
+            a.offset = rng.or(start, &[0, 512 * 63, 512 * 64, 1 << 40, u64::MAX, r[2]]);
             a.len = rng.or(512, &[1, 0, 4096, 65536, 65537, r[3] as u32]);
             a.file = rng.or(0, &[1, 64, r[4] as u32]);
             a.scratch_len = rng.or(
@@ -173,12 +132,12 @@ pub fn fuzz_uring() -> Result<()> {
     let mut ring = ChainRing::new(&control, 8, false)?;
     let want = {
         let mut s = vec![0u8; ChainResult::SIZE];
-        tag.chain_read(file.start, 512, &mut s, None)?;
+        tag.chain_read(start, 512, &mut s, None)?;
         s
     };
     let reqs = (0..16).map(|_| ChainRequest {
         tag: tag.id(),
-        first: Window::first(file.start, 512),
+        first: Window::first(start, 512),
         scratch: vec![0; ChainResult::SIZE],
         out_len: 0,
     });

@@ -17,14 +17,15 @@ use std::{
 use anyhow::{bail, ensure, Context, Result};
 use rnvme::{
     abi::{self, ChainRead, UringChainRead},
-    format::chain::{self as chainfmt, ChainResult, ChainSpec},
-    ChainRequest, ChainRing, Control, StorageFunction, Window, DEFAULT_DEVICE,
+    format::chain::{ChainResult, ChainSpec},
+    ChainRequest, ChainRing, Control, StorageFunction, Tag, Window, DEFAULT_DEVICE,
 };
 
 use super::{raw::RawRing, wait_no_uring_chains};
 use crate::{
     children::{exit_code, run_as_user, USER},
     files,
+    fixtures::write_chain,
 };
 
 /// The chain the flooding children run: 31 hops of 4 KiB blocks.
@@ -35,10 +36,7 @@ pub(super) fn long_chain(name: &str) -> Result<(std::path::PathBuf, u64)> {
         file_blocks: 256,
         seed: 4242,
     };
-    let file = chainfmt::build(&spec);
-    let path = files::fresh("/mnt/nvme4k", name);
-    files::write_contiguous(&path, &file.bytes)?;
-    Ok((path, file.start))
+    write_chain("/mnt/nvme4k", name, &spec)
 }
 
 pub(super) fn request(tag: u32, start: u64) -> ChainRequest {
@@ -48,6 +46,34 @@ pub(super) fn request(tag: u32, start: u64) -> ChainRequest {
         scratch: vec![0; ChainResult::SIZE],
         out_len: 0,
     }
+}
+
+/// What the chain from `start` leaves in the scratch, by the ioctl.
+pub(super) fn want(tag: &Tag, start: u64) -> Result<Vec<u8>> {
+    let mut want = vec![0u8; ChainResult::SIZE];
+    tag.chain_read(start, 4096, &mut want, None)?;
+    Ok(want)
+}
+
+/// `n` chains of `tag` from `start` on a ring of `depth`: each must leave
+/// `want`.
+pub(super) fn exact_on_ring(
+    control: &Control,
+    tag: &Tag,
+    start: u64,
+    want: &[u8],
+    (n, depth, polled): (usize, u32, bool),
+) -> Result<()> {
+    let mut ring = ChainRing::new(control, depth, polled)?;
+    for c in ring.run_all((0..n).map(|_| request(tag.id(), start)))? {
+        ensure!(
+            c.result.is_ok() && c.scratch == want,
+            "chain {}: {:?}",
+            c.id,
+            c.result
+        );
+    }
+    Ok(())
 }
 
 /// Module-wide chains started = done + aborted + failed.
@@ -78,8 +104,7 @@ pub fn uring_flood(args: &[String]) -> ExitCode {
         let f = StorageFunction::builtin("chain")?;
         let fd = files::open_ro(path)?;
         let tag = control.attach(&fd, &f, 0)?;
-        let mut want = vec![0u8; ChainResult::SIZE];
-        tag.chain_read(start, 4096, &mut want, None)?;
+        let want = want(&tag, start)?;
         let mut ring = ChainRing::new(&control, depth, polled)?;
         for i in 0..u64::from(depth) {
             ring.push(i, request(tag.id(), start))?;
@@ -165,8 +190,7 @@ fn cancel_in_flight(path: &Path, start: u64) -> Result<()> {
     let f = StorageFunction::builtin("chain")?;
     let fd = files::open_ro(path)?;
     let tag = control.attach(&fd, &f, 0)?;
-    let mut want = vec![0u8; ChainResult::SIZE];
-    tag.chain_read(start, 4096, &mut want, None)?;
+    let want = want(&tag, start)?;
     const N: usize = 128;
     let mut scratches = vec![[0u8; ChainResult::SIZE]; N];
     let mut args: Vec<ChainRead> = scratches
@@ -287,13 +311,7 @@ fn unload_under_load(path: &Path, start: u64) -> Result<()> {
     let f = StorageFunction::builtin("chain")?;
     let fd = files::open_ro(path)?;
     let tag = control.attach(&fd, &f, 0)?;
-    let mut ring = ChainRing::new(&control, 4, false)?;
-    let done = ring.run_all((0..8).map(|_| request(tag.id(), start)))?;
-    ensure!(
-        done.iter().all(|c| c.result.is_ok()),
-        "chains after reload: {:?}",
-        done.iter().map(|c| &c.result).collect::<Vec<_>>()
-    );
+    exact_on_ring(&control, &tag, start, &want(&tag, start)?, (8, 4, false))?;
     println!("ok: reloaded; io_uring chains work");
     Ok(())
 }
@@ -335,19 +353,10 @@ pub fn uring_as_user(args: &[String]) -> ExitCode {
         let control = Control::open(DEFAULT_DEVICE)?;
         let file = files::open_ro(path)?;
         let tag = control.attach_fds(file.as_fd(), prog.as_fd(), 0)?;
-        let mut want = vec![0u8; ChainResult::SIZE];
-        tag.chain_read(start, 4096, &mut want, None)?;
+        let want = want(&tag, start)?;
         for polled in [false, true] {
+            exact_on_ring(&control, &tag, start, &want, (64, 16, polled))?;
             let mut ring = ChainRing::new(&control, 16, polled)?;
-            let done = ring.run_all((0..64).map(|_| request(tag.id(), start)))?;
-            for c in &done {
-                ensure!(
-                    c.result.is_ok() && c.scratch == want,
-                    "chain {}: {:?}",
-                    c.id,
-                    c.result
-                );
-            }
             let foreign = (root_tag..root_tag + 4)
                 .filter(|&t| t != tag.id())
                 .map(|t| request(t, start));
