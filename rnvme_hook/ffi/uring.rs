@@ -32,8 +32,8 @@ pub(crate) trait Pending: Send + Sync + 'static {
     /// the submitting task, which may sleep and touch its user memory,
     /// unless `live` is false: then the task or the ring is going away and
     /// the state should end without either. Returns the CQE result, or
-    /// `None` when the state has put more I/O in flight with a new
-    /// [`Waker`].
+    /// `None` when the state has handed its [`Waker`] on again (more I/O
+    /// in flight).
     fn resume(&self, live: bool) -> Option<i32>;
 }
 
@@ -105,10 +105,11 @@ impl Command {
     }
 
     /// Parks `state` in the command and runs `start` with a [`Waker`] for
-    /// the I/O it submits. If `start` returns `None`, I/O is in flight and
-    /// will wake the command: it completes later, by `P::resume`, and this
-    /// returns [`Issued::Queued`]. Otherwise nothing is in flight and the
-    /// command completes now with `start`'s result.
+    /// the I/O it submits. If `start` returns `None`, something will wake
+    /// the command (its I/O in flight, or whatever it waits for): it
+    /// completes later, by `P::resume`, and this returns
+    /// [`Issued::Queued`]. Otherwise nothing is in flight and the command
+    /// completes now with `start`'s result.
     pub(crate) fn park<P: Pending>(
         &self,
         state: Arc<P>,
