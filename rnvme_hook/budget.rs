@@ -86,16 +86,20 @@ pub(crate) struct Budget {
 }
 
 /// A chain's place among its tag's chains in flight; gives it back when
-/// dropped (in process context), starting the next waiting chain.
+/// dropped (in process context), starting the next waiting chain. A tag
+/// without a bound counts nothing: its permits hold no budget.
 pub(crate) struct Permit {
-    budget: Arc<Budget>,
+    budget: Option<Arc<Budget>>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut s = self.budget.slots.lock();
+        let Some(budget) = &self.budget else {
+            return;
+        };
+        let mut s = budget.slots.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
-        if let Some(w) = self.budget.next_waiting(&mut s) {
+        if let Some(w) = budget.next_waiting(&mut s) {
             s.in_flight = s.in_flight.saturating_add(1);
             drop(s);
             // The woken chain holds the permit now (see `Budget::enter`).
@@ -148,12 +152,13 @@ impl Budget {
     /// when its permit is ready ([`Budget::granted`]). EBUSY when too many
     /// wait.
     pub(crate) fn enter(self: &Arc<Self>, waker: Option<Waker>) -> Result<Option<Permit>> {
+        if self.chains_in_flight == 0 {
+            // No bound (the default): no lock or count on the chain's path.
+            return Ok(Some(Permit { budget: None }));
+        }
         let mut s = self.slots.lock();
-        let bounded = self.chains_in_flight > 0;
         match waker {
-            Some(waker)
-                if bounded && (s.in_flight >= self.chains_in_flight || s.waiting.len > 0) =>
-            {
+            Some(waker) if s.in_flight >= self.chains_in_flight || s.waiting.len > 0 => {
                 let w = &mut s.waiting;
                 let cap = w.ring.len();
                 if cap == 0 || w.len >= cap {
@@ -176,7 +181,7 @@ impl Budget {
     /// counted in flight when its waker was woken).
     pub(crate) fn granted(self: &Arc<Self>) -> Permit {
         Permit {
-            budget: self.clone(),
+            budget: Some(self.clone()),
         }
     }
 

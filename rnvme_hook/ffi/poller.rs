@@ -114,7 +114,12 @@ pub(super) unsafe fn wait(
             while !finished() {
                 // SAFETY: Our caller holds `bio`'s reference.
                 unsafe { poll_once(bio) };
-                for s in SLOT.iter().filter(|s| s.waiter.load(SeqCst) != mine) {
+                // A plain load skips the empty slots; `with_waiter` looks
+                // again under the slot's count.
+                for s in SLOT.iter().filter(|s| {
+                    let w = s.waiter.load(SeqCst);
+                    !w.is_null() && w != mine
+                }) {
                     // SAFETY: A sleeper holds its bio's reference until it
                     // has left its slot.
                     with_waiter(s, |w| unsafe { poll_once(w.bio) });

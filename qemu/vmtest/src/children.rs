@@ -88,13 +88,15 @@ pub fn chain_loop(args: &[String]) -> ExitCode {
 /// Starts `rnvme-vmtest chain-loop PATH START MODE` in a child process and
 /// returns once it runs chains (it printed "looping").
 pub fn spawn_chain_loop(path: &Path, start: u64, mode: &str) -> Result<std::process::Child> {
+    let path = path.to_str().context("path")?;
+    spawn_ready(&["chain-loop", path, &start.to_string(), mode], "looping")
+}
+
+/// Starts `rnvme-vmtest ARGS...` in a child process and returns once its
+/// first line is `ready`.
+pub fn spawn_ready(args: &[&str], ready: &str) -> Result<std::process::Child> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "chain-loop",
-            path.to_str().context("path")?,
-            &start.to_string(),
-            mode,
-        ])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut line = String::new();
@@ -102,7 +104,7 @@ pub fn spawn_chain_loop(path: &Path, start: u64, mode: &str) -> Result<std::proc
         &mut std::io::BufReader::new(child.stdout.take().context("child stdout")?),
         &mut line,
     )?;
-    ensure!(line.trim() == "looping", "child said {line:?}");
+    ensure!(line.trim() == ready, "child {} said {line:?}", args[0]);
     Ok(child)
 }
 

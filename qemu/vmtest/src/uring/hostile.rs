@@ -7,10 +7,9 @@
 //! kernel reports.
 
 use std::{
-    io::{BufRead, BufReader},
     os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
     path::Path,
-    process::{Command, ExitCode, Stdio},
+    process::{Command, ExitCode},
     time::{Duration, Instant},
 };
 
@@ -23,7 +22,7 @@ use rnvme::{
 
 use super::{raw::RawRing, wait_no_uring_chains};
 use crate::{
-    children::{exit_code, run_as_user, USER},
+    children::{exit_code, run_as_user, spawn_ready, USER},
     files,
     fixtures::write_chain,
 };
@@ -127,21 +126,12 @@ pub fn uring_flood(args: &[String]) -> ExitCode {
 }
 
 fn spawn_flood(path: &Path, start: u64, polled: bool, end: &str) -> Result<std::process::Child> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("uring-flood")
-        .arg(path)
-        .args([
-            start.to_string().as_str(),
-            "256",
-            if polled { "polled" } else { "irq" },
-            end,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    ensure!(line.trim() == "flying", "flood child said {line:?}");
-    Ok(child)
+    let path = path.to_str().context("path")?;
+    let mode = if polled { "polled" } else { "irq" };
+    spawn_ready(
+        &["uring-flood", path, &start.to_string(), "256", mode, end],
+        "flying",
+    )
 }
 
 /// 256 chains in flight when their process exits or is killed (interrupt

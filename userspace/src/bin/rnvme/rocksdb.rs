@@ -94,22 +94,24 @@ pub fn run(device: &Path, args: &RocksdbArgs) -> Result<()> {
         RocksdbCommand::Get { lookup, keys } => {
             let keys: Vec<Vec<u8>> = keys.iter().map(|k| parse_key(k)).collect();
             lookups(device, lookup, |db, attached| {
-                if let (Some(a), 2..) = (attached, lookup.queue_depth) {
-                    let answers = a.get_many(&keys, lookup.queue_depth, lookup.polled)?;
-                    for (key, answer) in keys.iter().zip(answers) {
-                        let (value, s) = answer?;
-                        let how = How::Chain(s);
-                        println!("{}", get_line(key, value.as_deref(), &how, lookup.format));
-                    }
-                    return Ok(());
-                }
+                let mut many = match (attached, lookup.queue_depth) {
+                    (Some(a), 2..) => Some(
+                        a.get_many(&keys, lookup.queue_depth, lookup.polled)?
+                            .into_iter(),
+                    ),
+                    _ => None,
+                };
                 for key in &keys {
-                    let (value, how) = match attached {
-                        Some(a) => {
+                    let (value, how) = match (attached, many.as_mut().and_then(Iterator::next)) {
+                        (_, Some(answer)) => {
+                            let (v, s) = answer?;
+                            (v, How::Chain(s))
+                        }
+                        (Some(a), None) => {
                             let (v, s) = a.get(key, lookup.polled)?;
                             (v, How::Chain(s))
                         }
-                        None => pread(db, || db.get_pread(key))?,
+                        (None, None) => pread(db, || db.get_pread(key))?,
                     };
                     println!("{}", get_line(key, value.as_deref(), &how, lookup.format));
                 }
