@@ -36,6 +36,7 @@ proptest! {
         if let Ok(sup) = bptree::Super::parse(&t.bytes) {
             let _ = bptree::lookup(reader(&t.bytes), &sup, key);
         }
+        let _ = bptree::check(&t.bytes);
         prop_assert!(bptree::verify(&t.bytes, &spec).is_err() || t.bytes == bptree::build(&spec).unwrap().bytes);
     }
 

@@ -4,6 +4,7 @@
 //! builders, verifiers and user-space reference implementations. Each
 //! format's layout is also a C header in `bpf/include/`.
 
+pub mod aligned;
 pub mod bptree;
 pub mod chain;
 pub mod records;
@@ -112,11 +113,9 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8], layout: Layout) -> std::
             .open(p)
     };
     let (f, s) = (open(path)?, open(&spacer)?);
-    // O_DIRECT wants an aligned buffer.
-    let mut raw = vec![0u8; 2 * 4096];
-    let start = raw.as_ptr().align_offset(4096);
+    let mut aligned = aligned::Aligned::new(4096);
     for (i, block) in bytes.chunks(4096).enumerate() {
-        let buf = &mut raw[start..start + 4096];
+        let buf = aligned.as_mut_slice();
         buf.fill(0);
         buf[..block.len()].copy_from_slice(block);
         f.write_all_at(buf, (i * 4096) as u64)?;

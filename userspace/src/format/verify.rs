@@ -2,7 +2,8 @@
 
 //! Checking a file against the description it was built from, as
 //! `rnvme mkdb --verify` does: the same bytes as a fresh build (for a
-//! B+-tree, also every key found by the reference lookup).
+//! B+-tree, also every key found by the reference lookup). A B+-tree
+//! updated since is checked by its structure alone ([`check_tree_file`]).
 
 use std::{
     io,
@@ -52,23 +53,37 @@ pub enum VerifyError {
         #[source]
         cause: io::Error,
     },
-    /// The file differs from its description.
+    /// The file differs from its description, or is not well-formed.
     #[error("{}: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
 }
 
 /// Reads the file at `path` and checks it against `description`.
 pub fn verify_file(path: &Path, description: &Description) -> Result<(), VerifyError> {
+    read_and_check(path, |bytes| description.check(bytes))
+}
+
+/// Reads the B+-tree file at `path`, fresh or updated by
+/// [`bptree::Writer`], and checks its structure ([`bptree::check`]): no
+/// description needed. Returns its keys in order.
+pub fn check_tree_file(path: &Path) -> Result<Vec<u64>, VerifyError> {
+    read_and_check(path, bptree::check)
+}
+
+/// Reads the file at `path` and runs `check` on its bytes; errors name the
+/// file.
+fn read_and_check<T>(
+    path: &Path,
+    check: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, VerifyError> {
     let bytes = std::fs::read(path).map_err(|cause| VerifyError::Read {
         path: path.to_owned(),
         cause,
     })?;
-    description
-        .check(&bytes)
-        .map_err(|reason| VerifyError::Mismatch {
-            path: path.to_owned(),
-            reason,
-        })
+    check(&bytes).map_err(|reason| VerifyError::Mismatch {
+        path: path.to_owned(),
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod rocksdb;
 mod session;
 mod sqlite;
 mod sqlite_out;
+mod update;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -96,6 +97,14 @@ enum Command {
     ///
     /// Example: rnvme mkdb bptree /mnt/nvme/tree.db --keys 100000 --depth 3
     Mkdb(MkdbArgs),
+    /// Give existing keys of a B+-tree file new values, by copy-on-write:
+    /// new copies of their leaves and ancestors (and value records) are
+    /// appended, then the superblock is switched to the new root in one
+    /// write, so readers racing it see the old tree or the new one. The old
+    /// nodes stay behind as garbage.
+    ///
+    /// Example: rnvme update /mnt/nvme/tree.db --count 100 --batch 10 --value-seed 7 --verify
+    Update(update::UpdateArgs),
     /// Run the chain-read benchmark (`rnvme-bench`, installed next to
     /// `rnvme`); arguments after `--` go to it (see `rnvme bench -- --help`).
     ///
@@ -145,6 +154,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Tags(a) => counters::tags(device, a),
         Command::Budgets(a) => counters::budgets(device, a),
         Command::Mkdb(a) => mkdb::mkdb(a),
+        Command::Update(a) => update::update(a),
         Command::Bench { args } => bench::run(args),
         Command::Metrics(a) => counters::metrics(device, a),
         Command::Headers { out } => function::headers(out),
@@ -204,6 +214,9 @@ mod tests {
             "rnvme run f --function chain --offset 0 --len 65537",
             "rnvme run f --function chain --offset 0 --file-index 64",
             "rnvme attach --function chain",
+            "rnvme update f",
+            "rnvme update f --key 5 --count 3",
+            "rnvme update f --count 0",
         ];
         for argv in bad {
             let argv: Vec<&str> = argv.split(' ').collect();

@@ -3,9 +3,18 @@
 //! On-disk B+-trees, read by `bpf/bptree.bpf.c`; layout in
 //! `bpf/include/bptree_format.h`. Block 0 is a superblock; then the nodes (in
 //! shuffled order, as a tree grown over time would be); then, with a value
-//! log, the value records, 64 bytes each.
+//! log, the value records, 64 bytes each. [`Writer`] updates a tree by
+//! copy-on-write, appending new nodes and records after all of that.
 
-use super::{le_u16, le_u32, le_u64, put_u16, put_u32, put_u64, Rng};
+mod check;
+mod lookup;
+mod write;
+
+pub use check::check;
+pub use lookup::{lookup, lookup_current, parse_query, query, record, step, Found, Step};
+pub use write::{sample, Appended, NewValue, Options, WriteError, Writer};
+
+use super::{le_u32, le_u64, put_u16, put_u32, put_u64, Rng};
 
 pub const SUPER_MAGIC: u32 = u32::from_le_bytes(*b"BPTS");
 pub const NODE_MAGIC: u32 = u32::from_le_bytes(*b"BPTN");
@@ -214,13 +223,7 @@ pub fn build(spec: &TreeSpec) -> Result<TreeFile, String> {
         depth,
         value_log: spec.value_log,
     };
-    let b = &mut bytes[..ns as usize];
-    put_u32(b, 0, SUPER_MAGIC);
-    put_u32(b, 4, ns);
-    put_u64(b, 8, sup.root);
-    put_u64(b, 16, sup.keys);
-    put_u32(b, 24, depth);
-    put_u32(b, 28, u32::from(spec.value_log));
+    sup.encode(&mut bytes);
     Ok(TreeFile { bytes, sup })
 }
 
@@ -242,6 +245,17 @@ impl Super {
             value_log: le_u32(b, 28) == 1,
         })
     }
+
+    /// Writes the superblock's fields into the first 32 bytes of `b` (the
+    /// rest of block 0 is left as it is).
+    pub fn encode(&self, b: &mut [u8]) {
+        put_u32(b, 0, SUPER_MAGIC);
+        put_u32(b, 4, self.node_size);
+        put_u64(b, 8, self.root);
+        put_u64(b, 16, self.keys);
+        put_u32(b, 24, self.depth);
+        put_u32(b, 28, u32::from(self.value_log));
+    }
 }
 
 /// The key `i`-th present key of a tree built from `spec` (for tests and
@@ -249,155 +263,6 @@ impl Super {
 pub fn present_keys(spec: &TreeSpec) -> Vec<u64> {
     let mut rng = Rng::new(spec.seed);
     (0..spec.keys).map(|i| key_at(i, &mut rng)).collect()
-}
-
-/// What a lookup found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Found {
-    pub found: bool,
-    /// The value (inline), or the record's file offset (value log).
-    pub value: u64,
-    /// Nodes visited.
-    pub depth: u32,
-    /// The record's data (value log).
-    pub data: [u8; VALUE_DATA],
-}
-
-/// The scratch of a lookup of `key` (`struct bpt_query`).
-pub fn query(key: u64) -> Vec<u8> {
-    let mut s = vec![0u8; 80];
-    put_u64(&mut s, 0, key);
-    s
-}
-
-/// The result a lookup left in its scratch.
-pub fn parse_query(s: &[u8]) -> Found {
-    Found {
-        found: le_u32(s, 8) == 1,
-        depth: le_u32(s, 12),
-        value: le_u64(s, 16),
-        data: s[32..32 + VALUE_DATA].try_into().unwrap(),
-    }
-}
-
-/// One step of a lookup of `key` on the block just read, the way
-/// `bptree.bpf.c` takes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Read the node (or value-log block) at this offset next.
-    Next(u64),
-    /// The key is not in the tree.
-    NotFound,
-    /// The key's value (inline).
-    Found(u64),
-    /// The key's record is in the value-log block at `block`, `rec_off`
-    /// bytes in; `value` is the record's offset.
-    Record {
-        value: u64,
-        block: u64,
-        rec_off: usize,
-    },
-}
-
-/// Takes one step on `node` (a node-size block).
-pub fn step(node: &[u8], key: u64) -> Result<Step, String> {
-    if le_u32(node, 0) != NODE_MAGIC {
-        return Err("not a node".into());
-    }
-    let kind = le_u16(node, 4);
-    let n = le_u16(node, 6) as usize;
-    // An internal node has 2n + 1 slots, a leaf 2n.
-    let slots = if kind == INTERNAL { 2 * n + 1 } else { 2 * n };
-    if HEADER + slots * 8 > node.len() {
-        return Err(format!("{n} keys do not fit"));
-    }
-    let slot = |i: usize| le_u64(node, HEADER + i * 8);
-    if kind == INTERNAL {
-        let child = (0..n).take_while(|&i| slot(2 * i + 1) <= key).count();
-        return Ok(Step::Next(slot(2 * child)));
-    }
-    let Some(i) = (0..n).find(|&i| slot(2 * i) == key) else {
-        return Ok(Step::NotFound);
-    };
-    let value = slot(2 * i + 1);
-    if kind == LEAF_LOG {
-        let rec_off = value as usize & (node.len() - 1);
-        return Ok(Step::Record {
-            value,
-            block: value - rec_off as u64,
-            rec_off,
-        });
-    }
-    Ok(Step::Found(value))
-}
-
-/// Checks the value record `rec_off` bytes into a value-log block and
-/// returns its data.
-pub fn record(block: &[u8], rec_off: usize, key: u64) -> Result<[u8; VALUE_DATA], String> {
-    let r = block
-        .get(rec_off..rec_off + RECORD)
-        .ok_or("record past the block")?;
-    if le_u32(r, 0) != VALUE_MAGIC || le_u64(r, 8) != key {
-        return Err(format!("bad value record for key {key}"));
-    }
-    Ok(r[16..].try_into().unwrap())
-}
-
-/// Looks `key` up the way `bptree.bpf.c` does, reading blocks with
-/// `read(offset, buf)`: the user-space reference.
-pub fn lookup(
-    mut read: impl FnMut(u64, &mut [u8]) -> bool,
-    sup: &Super,
-    key: u64,
-) -> Result<Found, String> {
-    let mut buf = vec![0u8; sup.node_size as usize];
-    let mut at = sup.root;
-    let mut depth = 0;
-    loop {
-        if !read(at, &mut buf) {
-            return Err(format!("read at {at} failed"));
-        }
-        depth += 1;
-        if depth > 64 {
-            return Err("tree deeper than 64".into());
-        }
-        let none = [0; VALUE_DATA];
-        match step(&buf, key).map_err(|e| format!("at {at}: {e}"))? {
-            Step::Next(next) => at = next,
-            Step::NotFound => {
-                return Ok(Found {
-                    found: false,
-                    value: 0,
-                    depth,
-                    data: none,
-                })
-            }
-            Step::Found(value) => {
-                return Ok(Found {
-                    found: true,
-                    value,
-                    depth,
-                    data: none,
-                })
-            }
-            Step::Record {
-                value,
-                block,
-                rec_off,
-            } => {
-                if !read(block, &mut buf) {
-                    return Err(format!("value read at {value} failed"));
-                }
-                let data = record(&buf, rec_off, key)?;
-                return Ok(Found {
-                    found: true,
-                    value,
-                    depth,
-                    data,
-                });
-            }
-        }
-    }
 }
 
 /// Checks `bytes` against the tree `spec` describes: the same bytes as a
