@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Make an ext4 image for an emulated NVMe namespace.
-# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [whole|partitioned|nojournal] [FIXTURES] [BENCH]
+# Make an ext4 (or XFS) image for an emulated NVMe namespace.
+# Usage: qemu/mkdisk.sh IMAGE SIZE_MIB LABEL [whole|partitioned|nojournal|xfs] [FIXTURES] [BENCH]
 # The file system uses 4 KiB blocks, so the same image works on a namespace
 # with 512 B or 4 KiB logical blocks. With "partitioned", the image gets an
 # MBR with one partition starting at 1 MiB and ext4 goes in it, so that
@@ -10,7 +10,9 @@
 # has no journal (the fault-injection disk: only file data may hit the
 # failing sector). With a FIXTURES directory (scripts/fixtures/make-fixtures.sh
 # output), the new file system holds a copy of it in /fixtures; with a BENCH
-# directory (scripts/bench-data.sh output), one in /bench.
+# directory (scripts/bench-data.sh output), one in /bench. With "xfs", the
+# image is XFS (4 KiB blocks, reflink on; at least 300 MiB) and empty: tests
+# copy what they need onto it in the guest.
 set -euo pipefail
 
 IMAGE=$1 SIZE=$2 LABEL=$3 LAYOUT=${4:-whole} FIXTURES=${5:-} BENCH=${6:-}
@@ -36,7 +38,10 @@ stage_copy() { # SOURCE NAME
 [[ -z $FIXTURES ]] || stage_copy "$FIXTURES" fixtures
 [[ -z $BENCH ]] || stage_copy "$BENCH" bench
 
-if [[ $LAYOUT == partitioned ]]; then
+if [[ $LAYOUT == xfs ]]; then
+	[[ -z $FIXTURES$BENCH ]] || { echo "mkdisk.sh: an XFS image starts empty" >&2; exit 1; }
+	mkfs.xfs -f -q -b size=4096 -m reflink=1 -L "$LABEL" "$IMAGE"
+elif [[ $LAYOUT == partitioned ]]; then
 	echo 'start=2048, type=83' | sfdisk --quiet "$IMAGE"
 	mkfs.ext4 -F -q -b 4096 -L "$LABEL" -E offset=1048576 "${populate[@]}" \
 		"$IMAGE" $(((SIZE - 1) * 256))

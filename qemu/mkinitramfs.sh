@@ -12,7 +12,7 @@ shift 2
 STAGE=$OUT.d
 
 rm -rf "$STAGE"
-mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt/nvme,mnt/nvme4k,mnt/part,mnt/fault,mnt/slow,mnt/nopoll,mnt/out,rnvme}
+mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt/nvme,mnt/nvme4k,mnt/part,mnt/fault,mnt/slow,mnt/nopoll,mnt/xfs,mnt/out,rnvme}
 
 # Busybox and its applets.
 cp /bin/busybox "$STAGE/bin/busybox"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boot the rnvme kernel in QEMU with six emulated NVMe namespaces, each
+# Boot the rnvme kernel in QEMU with seven emulated NVMe namespaces, six
 # with a fresh ext4 file system: 512 B and 4 KiB logical blocks, a 512 B one
 # whose ext4 sits in a partition starting at 1 MiB, one whose reads of one
 # sector fail (blkdebug), a slow one (reads throttled to SLOW_IOPS per
 # second), and one on a controller with a single I/O queue pair, hence no
-# poll queues. Each controller's QEMU device id is its serial (rnvme512, ...).
+# poll queues; the seventh has XFS (/mnt/xfs in the guest). Each controller's QEMU device id is its serial (rnvme512, ...).
 #
 # Outside shell mode, qemu/qmp-watch.py follows the console and serves the
 # guest's hot-unplug requests ("rnvme-host: device_del ID") through QEMU's
@@ -131,6 +131,7 @@ fi
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmefault.img" 64 rnvmefault nojournal
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmeslow.img" 16 rnvmeslow
 "$QEMU_DIR/mkdisk.sh" "$BUILD/nvmenopoll.img" 16 rnvmenopoll
+"$QEMU_DIR/mkdisk.sh" "$BUILD/nvmexfs.img" 512 rnvmexfs xfs
 # blkdebug fails every read of sector 98304 (48 MiB into the fault disk)
 # with EIO: the device error of the fault-injection tests.
 printf '[inject-error]\nevent = "read_aio"\niotype = "read"\nerrno = "5"\nsector = "%d"\nonce = "off"\n' \
@@ -158,6 +159,9 @@ ARGS=(
 	# makes no poll queue, whatever nvme.poll_queues says.
 	-drive "file=$BUILD/nvmenopoll.img,if=none,id=nvmnopoll,format=raw"
 	-device "nvme,id=rnvmenopoll,serial=rnvmenopoll,drive=nvmnopoll,max_ioqpairs=1"
+	# XFS (reflink on): tags work on it too.
+	-drive "file=$BUILD/nvmexfs.img,if=none,id=nvmxfs,format=raw"
+	-device "nvme,id=rnvmexfs,serial=rnvmexfs,drive=nvmxfs"
 	-virtfs "local,path=$OUT,mount_tag=rnvmeout,security_model=none"
 	"${NET_ARGS[@]}"
 )

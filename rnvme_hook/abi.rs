@@ -9,7 +9,7 @@
 //! an incompatible change bumps [`ABI_MAJOR`].
 
 /// Incompatible changes to the ioctl ABI bump this.
-pub const ABI_MAJOR: u32 = 3;
+pub const ABI_MAJOR: u32 = 4;
 /// Compatible additions (new ioctls) bump this.
 pub const ABI_MINOR: u32 = 0;
 
@@ -82,12 +82,16 @@ pub const MAX_TAGS_PER_USER: u32 = 256;
 /// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`,
 /// a tag set of one file (see [`AttachSet`] for several).
 ///
-/// The file must be a regular file on ext4 on an NVMe namespace, open for
-/// reading, with no writers: while it is tagged, opening it for writing,
-/// truncating it and every other change of its block map fail with ETXTBSY.
-/// Because a tag denies writers, the caller must be able to write the file
-/// (or own it): EACCES otherwise. fs-verity and encrypted files are refused
-/// (EOPNOTSUPP): their raw blocks are not what a read of them returns.
+/// The file must be a regular file on ext4 or XFS on an NVMe namespace,
+/// open for reading. It may be written, appended to, truncated, punched,
+/// remapped while tagged: every read of a chain returns what an O_DIRECT
+/// read of the range would at that moment, and blocks are not freed while
+/// a chain reads them (see `docs/chain-reads.md`). Because a chain holds
+/// off truncation as direct I/O does, the caller must be able to write the
+/// file (or own it): EACCES otherwise. fs-verity and encrypted files, and
+/// XFS reflinked or realtime files, are refused (EOPNOTSUPP): their raw
+/// blocks are not what a read of them returns, or `bmap()` does not show
+/// them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attach {
@@ -140,7 +144,7 @@ pub struct AttachSet {
 }
 
 /// Removes a tag: `ioctl(fd, IOC_DETACH, &Detach)`. Chains running on it
-/// finish first; the file's writers are allowed again once they have.
+/// finish first.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Detach {
@@ -337,13 +341,13 @@ pub struct Metrics {
     pub latency_sum_ns: u64,
     /// Chains that ended with an error, by [`ERRNOS`] (and other).
     pub errors: [u64; 8],
-    /// Extent maps built (one per tagged file). They are never invalidated:
-    /// a tagged file's block map cannot change (writers are denied).
+    /// Extent maps built: one per tagged file at attach, and one each time
+    /// a chain found a tagged file's map out of date.
     pub extent_maps: u64,
     /// Reads of a chain after its first that the driver did not resubmit
     /// (the module issued them from process context), by the reason of
     /// [`FALLBACKS`].
-    pub fallbacks: [u64; 8],
+    pub fallbacks: [u64; 9],
     /// Chains started by io_uring commands ([`URING_CHAIN_READ`]); they are
     /// counted in `stats` too.
     pub uring_chains: u64,
@@ -352,6 +356,12 @@ pub struct Metrics {
     /// io_uring chains that waited for their tag's budget of chains in
     /// flight ([`Budgets`]).
     pub budget_waits: u64,
+    /// Times a file system was about to drain direct I/O of a tagged file
+    /// (before truncation, hole punching, extent moves, reflink; ext4 also
+    /// before buffered writes), making its map out of date.
+    pub remaps: u64,
+    /// Reads that wrote dirty page cache in their range back first.
+    pub write_backs: u64,
 }
 
 /// Why the driver left a read of a chain to process context, in the order of
@@ -365,9 +375,12 @@ pub struct Metrics {
 /// - `qos`: a blk-cgroup limit (io.max) or rq_qos policy must see the read;
 /// - `other`: the hook could not run the function (a retried or timed-out
 ///   request, for instance);
-/// - `budget`: the tag spent its budget of reads the driver resubmits.
-pub const FALLBACKS: [&str; 8] = [
-    "length", "extents", "lock", "device", "split", "qos", "other", "budget",
+/// - `budget`: the tag spent its budget of reads the driver resubmits;
+/// - `remapped`: the file's map was out of date, the range past its end of
+///   file or over a hole in it (the file changed since the map was built),
+///   or the range had dirty page cache the read must see.
+pub const FALLBACKS: [&str; 9] = [
+    "length", "extents", "lock", "device", "split", "qos", "other", "budget", "remapped",
 ];
 
 /// See [`Metrics`].
@@ -483,7 +496,7 @@ const _: () = assert!(core::mem::size_of::<Stats>() == 80);
 const _: () =
     assert!(core::mem::size_of::<TagInfo>() == 8 * 10 + FUNCTION_NAME_LEN + FILE_LABEL_LEN);
 const _: () = assert!(core::mem::size_of::<TagList>() == 16);
-const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 8 + 3));
+const _: () = assert!(core::mem::size_of::<Metrics>() == 80 + 8 * (9 + 11 + 1 + 8 + 1 + 9 + 5));
 const _: () = assert!(core::mem::size_of::<Budgets>() == 8);
 const _: () = assert!(core::mem::size_of::<UringChainRead>() == 16);
 const _: () = assert!(URING_CHAIN_READ == 0xc068_b908);

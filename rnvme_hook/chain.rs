@@ -103,11 +103,13 @@ pub(crate) fn issue(
     waker: Option<Waker>,
 ) -> Result<bool> {
     match tag.plan(next.file, next.offset, next.len, next.hop, next.keep) {
-        Ok((read, true)) => match waker {
-            Some(w) => io.start_tagged(&read, w).map(|()| true),
-            None => io.read_tagged(&read).map(|()| false),
+        Ok(p) => match (p.pieces.as_ref(), waker) {
+            (None, Some(w)) => io.start_tagged(&p.read, w).map(|()| true),
+            (None, None) => io.read_tagged(&p.read).map(|()| false),
+            (Some(pieces), _) => io
+                .read_pieces(&p.read, pieces.iter().copied())
+                .map(|()| false),
         },
-        Ok((read, false)) => io.read_pieces(&read, tag.pieces(&read)).map(|()| false),
         Err(e) => {
             io.fail(e);
             Err(e)

@@ -127,7 +127,7 @@ impl Control {
             return Err(whole(ENOSPC));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tag = Tag::attach(prog_fd, fds, flags, max_hops, id)?;
+        let tag = Tag::attach(prog_fd, fds, flags, max_hops, id, self.registry.watches())?;
         let tag = Arc::new(tag, GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
         let extents = tag.extent_count();
         let slot = Slot {

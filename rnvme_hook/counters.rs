@@ -80,12 +80,16 @@ pub(crate) struct Counters {
     pub(crate) errors_by_errno: [AtomicU64; 8],
     pub(crate) extent_maps: AtomicU64,
     /// Reads left to process context, by `abi::FALLBACKS`.
-    pub(crate) fallbacks: [AtomicU64; 8],
+    pub(crate) fallbacks: [AtomicU64; 9],
     /// Chains started by io_uring commands, and those in flight.
     pub(crate) uring_chains: AtomicU64,
     pub(crate) uring_in_flight: AtomicU64,
     /// io_uring chains that waited for their tag's budget.
     pub(crate) budget_waits: AtomicU64,
+    /// Drains of tagged files' direct I/O (their maps went out of date).
+    pub(crate) remaps: AtomicU64,
+    /// Reads that wrote dirty page cache back first.
+    pub(crate) write_backs: AtomicU64,
 }
 
 pub(crate) static COUNTERS: Counters = Counters {
@@ -99,10 +103,12 @@ pub(crate) static COUNTERS: Counters = Counters {
     latency_sum_ns: AtomicU64::new(0),
     errors_by_errno: [const { AtomicU64::new(0) }; 8],
     extent_maps: AtomicU64::new(0),
-    fallbacks: [const { AtomicU64::new(0) }; 8],
+    fallbacks: [const { AtomicU64::new(0) }; 9],
     uring_chains: AtomicU64::new(0),
     uring_in_flight: AtomicU64::new(0),
     budget_waits: AtomicU64::new(0),
+    remaps: AtomicU64::new(0),
+    write_backs: AtomicU64::new(0),
 };
 
 impl Counters {
@@ -196,6 +202,8 @@ impl Counters {
             uring_chains: get(&self.uring_chains),
             uring_in_flight: get(&self.uring_in_flight),
             budget_waits: get(&self.budget_waits),
+            remaps: get(&self.remaps),
+            write_backs: get(&self.write_backs),
         }
     }
 }

@@ -9,7 +9,7 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-use crate::{abi, counters::TagStats, ffi::errno};
+use crate::{abi, counters::TagStats, ffi::errno, watch::Watches};
 
 /// Every attached tag's statistics, for `IOC_TAGS`, with the user who
 /// attached it (for the bound of [`abi::MAX_TAGS_PER_USER`]); used from
@@ -21,14 +21,24 @@ use crate::{abi, counters::TagStats, ffi::errno};
 pub(crate) struct TagRegistry {
     #[pin]
     tags: Mutex<KVec<Option<(u32, Arc<TagStats>)>>>,
+    /// Every tagged file's generation, for the files tags attach.
+    watches: Arc<Watches>,
 }
 
 impl TagRegistry {
-    pub(crate) fn new() -> Result<Arc<Self>> {
+    pub(crate) fn new(watches: Arc<Watches>) -> Result<Arc<Self>> {
         Arc::pin_init(
-            pin_init!(Self { tags <- new_mutex!(KVec::new()) }),
+            pin_init!(Self {
+                tags <- new_mutex!(KVec::new()),
+                watches,
+            }),
             GFP_KERNEL,
         )
+    }
+
+    /// Where tags register their files' generations.
+    pub(crate) fn watches(&self) -> &Arc<Watches> {
+        &self.watches
     }
 
     /// Snapshots of at most `max` listed tags, and how many are listed.

@@ -16,7 +16,10 @@
 //! - `budget.rs`: budgets between tags (chains in flight, driver hops).
 //! - `chain_async.rs`: chain reads started by io_uring commands.
 //! - `tag.rs`: fd-tagging; a tag is what its chains read.
+//! - `filemap.rs`: a tagged file and its block map, kept right while the
+//!   file changes.
 //! - `registry.rs`: the `IOC_TAGS` list of every attached tag's counters.
+//! - `watch.rs`: which tagged files' block maps may be out of date.
 //! - `counters.rs`: what chains count, module-wide and per tag.
 //! - `ffi/`: safe abstractions over the C APIs; every `bindings::` call and
 //!   every `unsafe` block of the module is there.
@@ -43,8 +46,10 @@ mod counters;
 )]
 mod extent;
 mod ffi;
+mod filemap;
 mod registry;
 mod tag;
+mod watch;
 
 use crate::{
     control::Control,
@@ -54,9 +59,11 @@ use crate::{
         debugfs::DebugfsCounters,
         hook::HookRegistration,
         miscdev,
+        watch::Registration as DrainRegistration,
     },
     registry::TagRegistry,
     tag::Tag,
+    watch::Watches,
 };
 
 module! {
@@ -71,18 +78,22 @@ module! {
 /// rights on the objects it names (the file, the program).
 const CONTROL_MODE: u16 = 0o666;
 
-// Dropped in this order: `/dev/rnvme` first, then the hook its chains use.
-// The registry of `IOC_TAGS` lives in the control device's registration and
-// in every open `/dev/rnvme`, so it outlives each of them.
+// Dropped in this order: `/dev/rnvme` first, then the hook its chains use,
+// then the notification of drains (tags' files are gone by then). The
+// registry of `IOC_TAGS` lives in the control device's registration and in
+// every open `/dev/rnvme`, so it outlives each of them.
 struct RnvmeHook {
     _control: miscdev::Registration<Control>,
     _hook: HookRegistration<Tag>,
+    _drains: DrainRegistration<Watches>,
     _debugfs: DebugfsCounters,
 }
 
 impl kernel::Module for RnvmeHook {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let registry = TagRegistry::new()?;
+        let watches = Watches::new()?;
+        let drains = DrainRegistration::register(watches.clone())?;
+        let registry = TagRegistry::new(watches)?;
         let debugfs = DebugfsCounters::create(
             c_str!("rnvme"),
             COUNTERS.named(),
@@ -99,6 +110,7 @@ impl kernel::Module for RnvmeHook {
         Ok(Self {
             _control: control,
             _hook: hook,
+            _drains: drains,
             _debugfs: debugfs,
         })
     }

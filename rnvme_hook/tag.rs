@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! fd-tagging: a tag set of files, frozen against block-map changes, bound
-//! to a storage function, with their extent maps.
+//! fd-tagging: a tag set of files bound to a storage function, with their
+//! block maps (`filemap.rs`).
 //!
 //! A tag is what its chains read: it implements [`Translate`] for the
 //! driver's hook. Every read is a window: any bytes of one file of the set.
@@ -13,135 +13,111 @@ use crate::{
     abi,
     budget::Budget,
     counters::{TagStats, COUNTERS},
-    extent::{self, Extent, Lookup, Piece},
+    extent::{self, Lookup, Piece},
     ffi::{
         bpf::Prog,
         chain_io::{
             Read, Route, Translate, Window, FALLBACK_BUDGET, FALLBACK_DEVICE, FALLBACK_EXTENTS,
-            MAX_FILES, MAX_HOPS, MAX_LBA, MAX_READ, MAX_WINDOW,
+            FALLBACK_REMAPPED, MAX_FILES, MAX_HOPS, MAX_READ, MAX_WINDOW,
         },
         errno,
-        file::{FileLayout, FrozenFile},
+        file::{DioHold, FileLayout, LiveFile},
         task::current_tgid,
     },
+    filemap::{FileMap, Map},
+    watch::Watches,
 };
 
-/// Files larger than this many blocks are refused at attach (the extent map
-/// is built block by block with `bmap()`): 4 GiB of 4 KiB blocks.
-const MAX_BLOCKS: u64 = 1 << 20;
-
-/// One file of a tag set, with its extent map.
+/// The window of a read of `len` bytes at `offset` of a file with map
+/// `map`, and whether it is contiguous on disk (else it is read in pieces):
+/// EINVAL when empty, longer than [`MAX_WINDOW`] or at a negative offset,
+/// ENXIO when a byte is past the map's end of file, ENODATA over a hole.
 ///
-/// # Invariants
-///
-/// `extents` is the block map of `file` at attach time; it stays exact
-/// because `file` denies writers for as long as the tag lives.
-struct TaggedFile {
-    file: FrozenFile,
-    layout: FileLayout,
-    extents: KVec<Extent>,
-}
-
-impl TaggedFile {
-    fn get(fd: i32) -> Result<Self> {
-        let file = FrozenFile::get(fd)?;
-        let layout = file.layout();
-        if layout.blkbits < 9
-            || layout.blkbits > 16
-            || !layout.lba_size.is_power_of_two()
-            || layout.lba_size < 512
-            || layout.lba_size > MAX_LBA
-        {
-            return Err(errno::eopnotsupp());
-        }
-        let blocks = layout.size.div_ceil(1 << layout.blkbits);
-        if blocks > MAX_BLOCKS {
-            return Err(EFBIG);
-        }
-        let mut extents = KVec::new();
-        for lblk in 0..blocks {
-            let pblk = file.bmap(lblk)?;
-            if let Some(e) = extent::extend(extents.last_mut(), lblk, pblk) {
-                extents.push(e, GFP_KERNEL_ACCOUNT)?;
-            }
-        }
-        COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
-        // INVARIANT: The map was built after `FrozenFile::get` denied writers.
-        Ok(Self {
-            file,
-            layout,
-            extents,
-        })
+/// The window is the covering logical blocks, or, when `keep` (the bytes of
+/// the chain's read before) is more and the longer window is still
+/// contiguous file blocks on disk, `keep` bytes from the same start: the
+/// driver resubmits a read only at its request's length, so a chain of
+/// windows of one size at varying offsets keeps its reads in the driver.
+/// The extra bytes are the file's own blocks (inside its last file-system
+/// block at most), never shown to the function.
+fn window(
+    map: &Map,
+    layout: &FileLayout,
+    offset: u64,
+    len: u32,
+    keep: u32,
+) -> Result<(Window, bool)> {
+    if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
+        return Err(EINVAL);
     }
-
-    /// The window of a read of `len` bytes at `offset`, and whether it is
-    /// contiguous on disk (else it is read in pieces): EINVAL when empty,
-    /// longer than [`MAX_WINDOW`] or at a negative offset, ENXIO when a
-    /// byte is past EOF, ENODATA over a hole.
-    ///
-    /// The window is the covering logical blocks, or, when `keep` (the
-    /// bytes of the chain's read before) is more and the longer window is
-    /// still contiguous file blocks on disk, `keep` bytes from the same
-    /// start: the driver resubmits a read only at its request's length, so
-    /// a chain of windows of one size at varying offsets keeps its reads in
-    /// the driver. The extra bytes are the file's own blocks (inside its
-    /// last file-system block at most), never shown to the function.
-    fn window(&self, offset: u64, len: u32, keep: u32) -> Result<(Window, bool)> {
-        if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
-            return Err(EINVAL);
+    if offset
+        .checked_add(u64::from(len))
+        .map_or(true, |end| end > map.size)
+    {
+        return Err(ENXIO);
+    }
+    // A power of two (checked at attach). The covering blocks end at most
+    // at the end of the file's last file-system block, which is the file's
+    // (a logical block is never larger than it).
+    // No overflow: offset <= i64::MAX and len <= MAX_WINDOW.
+    let (start, end) = covering(layout, offset, len);
+    let mut win = Window {
+        sector: 0,
+        bytes: end.wrapping_sub(start) as u32,
+        data_off: (offset - start) as u32,
+    };
+    let mask = u64::from(layout.lba_size) - 1;
+    let blocks_end = map.size.next_multiple_of(1 << layout.blkbits);
+    if keep > win.bytes
+        && keep as usize <= MAX_READ
+        && u64::from(keep) & mask == 0
+        && start + u64::from(keep) <= blocks_end
+    {
+        let longer = extent::lookup(&map.extents, layout.blkbits, start, keep.into());
+        if let Lookup::Sector(s) = longer {
+            win.sector = s;
+            win.bytes = keep;
+            return Ok((win, true));
         }
-        if offset
-            .checked_add(u64::from(len))
-            .map_or(true, |end| end > self.layout.size)
-        {
-            return Err(ENXIO);
+    }
+    match extent::lookup(&map.extents, layout.blkbits, start, end.wrapping_sub(start)) {
+        Lookup::Sector(s) => {
+            win.sector = s;
+            Ok((win, true))
         }
-        // A power of two (checked at attach). The covering blocks end at
-        // most at the end of the file's last file-system block, which is
-        // the file's (a logical block is never larger than it).
-        // No overflow: offset <= i64::MAX and len <= MAX_WINDOW.
-        let mask = u64::from(self.layout.lba_size) - 1;
-        let start = offset & !mask;
-        let end = offset.wrapping_add(u64::from(len)).wrapping_add(mask) & !mask;
-        let mut win = Window {
-            sector: 0,
-            bytes: end.wrapping_sub(start) as u32,
-            data_off: (offset & mask) as u32,
-        };
-        let blocks_end = self.layout.size.next_multiple_of(1 << self.layout.blkbits);
-        if keep > win.bytes
-            && keep as usize <= MAX_READ
-            && u64::from(keep) & mask == 0
-            && start + u64::from(keep) <= blocks_end
-        {
-            let longer = extent::lookup(&self.extents, self.layout.blkbits, start, keep.into());
-            if let Lookup::Sector(s) = longer {
-                win.sector = s;
-                win.bytes = keep;
-                return Ok((win, true));
-            }
-        }
-        match extent::lookup(
-            &self.extents,
-            self.layout.blkbits,
-            start,
-            end.wrapping_sub(start),
-        ) {
-            Lookup::Sector(s) => {
-                win.sector = s;
-                Ok((win, true))
-            }
-            Lookup::Split => Ok((win, false)),
-            Lookup::Hole => Err(errno::enodata()),
-        }
+        Lookup::Split => Ok((win, false)),
+        Lookup::Hole => Err(errno::enodata()),
     }
 }
 
-/// A tag set: files frozen against block-map changes, bound to a storage
-/// function.
+/// The logical blocks covering `len` bytes at `offset`: `[start, end)`.
+fn covering(layout: &FileLayout, offset: u64, len: u32) -> (u64, u64) {
+    let mask = u64::from(layout.lba_size) - 1;
+    let start = offset & !mask;
+    let end = offset.wrapping_add(u64::from(len)).wrapping_add(mask) & !mask;
+    (start, end)
+}
+
+/// Whether `err` may only mean that `map` is older than the file: a read
+/// past its end of file or over a hole (the file may have grown, or blocks
+/// been allocated, since).
+fn maybe_older(err: Error) -> bool {
+    err == ENXIO || err == errno::enodata()
+}
+
+/// A read planned in process context: what to issue, its pieces when it is
+/// not contiguous on disk, and the direct I/O count it holds until its bios
+/// hold their own.
+pub(crate) struct Planned<'a> {
+    pub(crate) read: Read,
+    pub(crate) pieces: Option<KVec<Piece>>,
+    _hold: DioHold<'a>,
+}
+
+/// A tag set: files, with their block maps, bound to a storage function.
 pub(crate) struct Tag {
     pub(crate) id: u32,
-    files: KVec<TaggedFile>,
+    files: KVec<Arc<FileMap>>,
     prog: Prog,
     max_hops: u32,
     extents: u32,
@@ -159,6 +135,7 @@ impl Tag {
         flags: u32,
         max_hops: u32,
         id: u32,
+        watches: &Arc<Watches>,
     ) -> core::result::Result<Self, (u32, Error)> {
         let whole = |e| (u32::MAX, e);
         if flags != 0 || max_hops > MAX_HOPS || fds.is_empty() || fds.len() > MAX_FILES as usize {
@@ -172,21 +149,21 @@ impl Tag {
         let mut files =
             KVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT).map_err(|e| whole(e.into()))?;
         for (i, &fd) in fds.iter().enumerate() {
-            let f = TaggedFile::get(fd).map_err(|e| (i as u32, e))?;
+            let f = FileMap::open(fd, watches).map_err(|e| (i as u32, e))?;
             files
                 .push(f, GFP_KERNEL_ACCOUNT)
                 .map_err(|e| whole(e.into()))?;
         }
         let first = &files[0];
         let (prog_id, function) = prog.id_and_name();
-        let extents = files.iter().map(|f| f.extents.len() as u32).sum();
+        let extents = files.iter().map(|f| f.extent_count() as u32).sum();
         let stats = TagStats::new(abi::TagInfo {
             prog_id,
             pid: current_tgid(),
             extents,
             max_hops,
             ino: first.file.ino(),
-            size: first.layout.size,
+            size: first.file.size(),
             function,
             // A label only: a path that cannot be had (too long, no
             // memory) must not fail the attach.
@@ -232,8 +209,10 @@ impl Tag {
     }
 
     /// How to read `len` bytes at `offset` of file `file` (read number
-    /// `hop`, after a read of `keep` bytes) from process context, and
-    /// whether in one piece.
+    /// `hop`, after a read of `keep` bytes) from process context: dirty page
+    /// cache in the range is written back first, and the map built anew when
+    /// it is out of date, or when it shows the range past the end of file or
+    /// over a hole (the file may have grown, or blocks been allocated, since).
     pub(crate) fn plan(
         &self,
         file: u32,
@@ -241,35 +220,63 @@ impl Tag {
         len: u32,
         hop: u32,
         keep: u32,
-    ) -> Result<(Read, bool)> {
+    ) -> Result<Planned<'_>> {
         let f = self.files.get(file as usize).ok_or(EINVAL)?;
-        let (win, whole) = f.window(offset, len, keep)?;
-        Ok((
-            Read {
-                file,
-                offset,
-                len,
-                hop,
-                win,
-            },
-            whole,
-        ))
-    }
-
-    /// The pieces of a read [`Tag::plan`] did not find whole, each at its
-    /// offset from the start of the read's window.
-    pub(crate) fn pieces<'a>(&'a self, read: &'a Read) -> impl Iterator<Item = Piece> + 'a {
-        let start = read.offset - u64::from(read.win.data_off);
-        let bytes = u64::from(read.win.bytes);
-        self.files
-            .get(read.file as usize)
-            .into_iter()
-            .flat_map(move |f| extent::pieces(&f.extents, f.layout.blkbits, start, bytes))
+        if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
+            return Err(EINVAL);
+        }
+        // Past the end of file now: no map can help.
+        if offset + u64::from(len) > f.file.size() {
+            return Err(ENXIO);
+        }
+        let (start, end) = covering(&f.layout, offset, len);
+        if f.file.needs_write_back(start, end - 1) {
+            COUNTERS.write_backs.fetch_add(1, Ordering::Relaxed);
+            f.file.write_back(start, end - 1)?;
+        }
+        let mut rebuilt = false;
+        loop {
+            let (hold, map) = f.hold()?;
+            match window(&map, &f.layout, offset, len, keep) {
+                Err(e) if maybe_older(e) && !rebuilt => {
+                    drop(hold);
+                    f.rebuild(&map)?;
+                    rebuilt = true;
+                }
+                r => {
+                    let (win, whole) = r?;
+                    let pieces = if whole {
+                        None
+                    } else {
+                        let pos = offset - u64::from(win.data_off);
+                        let mut v = KVec::new();
+                        for p in
+                            extent::pieces(&map.extents, f.layout.blkbits, pos, win.bytes.into())
+                        {
+                            v.push(p, GFP_KERNEL)?;
+                        }
+                        Some(v)
+                    };
+                    let read = Read {
+                        file,
+                        offset,
+                        len,
+                        hop,
+                        win,
+                    };
+                    return Ok(Planned {
+                        read,
+                        pieces,
+                        _hold: hold,
+                    });
+                }
+            }
+        }
     }
 }
 
 impl Translate for Tag {
-    fn file(&self, index: u32) -> Option<&FrozenFile> {
+    fn file(&self, index: u32) -> Option<&LiveFile> {
         self.files.get(index as usize).map(|f| &f.file)
     }
 
@@ -283,7 +290,20 @@ impl Translate for Tag {
 
     fn translate(&self, from: u32, file: u32, offset: u64, len: u32, keep: u32) -> Result<Route> {
         let f = self.files.get(file as usize).ok_or(EINVAL)?;
-        let (win, whole) = f.window(offset, len, keep)?;
+        // The hook counted the read as direct I/O on `file` first.
+        let Some(planned) = f.with_current(|m| window(m, &f.layout, offset, len, keep)) else {
+            return Ok(Route::Process(FALLBACK_REMAPPED));
+        };
+        let (win, whole) = match planned {
+            Err(e) if maybe_older(e) => return Ok(Route::Process(FALLBACK_REMAPPED)),
+            r => r?,
+        };
+        let start = offset - u64::from(win.data_off);
+        if f.file
+            .needs_write_back(start, start + u64::from(win.bytes) - 1)
+        {
+            return Ok(Route::Process(FALLBACK_REMAPPED));
+        }
         let same = self
             .files
             .get(from as usize)

@@ -23,6 +23,8 @@ PACKAGES=(
 	# Test fixtures (scripts/fixtures/): RocksDB 7.8 for format_version 2-5,
 	# a venv for rocksdict, SQLite.
 	librocksdb-dev g++ python3-venv sqlite3 libsqlite3-dev
+	# The XFS namespace of the VM (qemu/mkdisk.sh).
+	xfsprogs
 	# The dashboard's queries checked against a real Prometheus
 	# (scripts/prometheus-check.sh).
 	prometheus

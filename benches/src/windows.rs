@@ -250,11 +250,11 @@ mod tests {
     #[test]
     fn fallbacks_are_counted_by_reason() {
         let before = abi::Metrics {
-            fallbacks: [1, 2, 3, 4, 5, 6, 7, 8],
+            fallbacks: [1, 2, 3, 4, 5, 6, 7, 8, 0],
             ..Default::default()
         };
         let after = abi::Metrics {
-            fallbacks: [11, 2, 4, 4, 5, 6, 9, 8],
+            fallbacks: [11, 2, 4, 4, 5, 6, 9, 8, 0],
             ..Default::default()
         };
         let f = fallbacks(&before, &after);

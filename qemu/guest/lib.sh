@@ -45,6 +45,7 @@ mount_nvme() {
 	grep -q " /mnt/fault " /proc/mounts || mount -t ext4 /dev/rnvmefault /mnt/fault
 	grep -q " /mnt/slow " /proc/mounts || mount -t ext4 /dev/rnvmeslow /mnt/slow
 	grep -q " /mnt/nopoll " /proc/mounts || mount -t ext4 /dev/rnvmenopoll /mnt/nopoll
+	grep -q " /mnt/xfs " /proc/mounts || mount -t xfs /dev/rnvmexfs /mnt/xfs
 }
 
 # expect_cli_error PATTERN CMD...: CMD must fail (exit 1, not a clap usage

@@ -20,6 +20,7 @@ pub(crate) use super::{
 };
 use super::{
     chain_buf::{add_to_bio, bio_vecs, ChainBuf},
+    chain_hold::Holds,
     poller,
     uring::{PollBatch, Waker},
 };
@@ -43,6 +44,7 @@ const CHAIN_CONTINUE: u32 = 1 << 1;
 pub(crate) const FALLBACK_EXTENTS: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_EXTENTS;
 pub(crate) const FALLBACK_DEVICE: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_DEVICE;
 pub(crate) const FALLBACK_BUDGET: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_BUDGET;
+pub(crate) const FALLBACK_REMAPPED: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_REMAPPED;
 const FALLBACK_SPLIT: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_SPLIT;
 const FALLBACK_OTHER: u32 = bindings::rnvme_fallback_RNVME_FALLBACK_OTHER;
 
@@ -98,6 +100,8 @@ pub(crate) struct ChainIo<T: Translate> {
     /// Who the completion of the read in flight wakes instead of `done`:
     /// an io_uring command.
     waker: UnsafeCell<Option<Waker>>,
+    /// Direct I/O counts the chain holds (`chain_hold.rs`).
+    pub(super) holds: Holds,
     buf: ChainBuf,
     source: Arc<T>,
 }
@@ -153,6 +157,7 @@ impl<T: Translate> ChainIo<T> {
                 polled_bio: AtomicPtr::new(core::ptr::null_mut()),
                 unseen: AtomicU32::new(FALLBACK_OTHER),
                 waker: UnsafeCell::new(None),
+                holds: Holds::new(),
                 buf: ChainBuf::new()?,
                 source,
             },
@@ -382,6 +387,7 @@ impl<T: Translate> ChainIo<T> {
                 bindings::bio_get(bio);
                 self.polled_bio.store(bio, Ordering::Relaxed);
             }
+            self.hold_submitted(file);
             bindings::submit_bio(bio);
         }
         Ok(())
@@ -476,6 +482,7 @@ pub(super) unsafe extern "C" fn end_io<T: Translate>(bio: *mut bindings::bio) {
     // SAFETY: The submitter wrote the cell before submitting and does not
     // touch it while the read is in flight (type invariant).
     let waker = unsafe { (*io.waker.get()).take() };
+    io.release_holds();
     io.status.store(errno, Ordering::Relaxed);
     io.in_flight.store(false, Ordering::Release);
     // SAFETY: The bio is ours to release; `done` is initialised.

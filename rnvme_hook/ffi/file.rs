@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Open files frozen against block-map changes, and their block map.
+//! Tagged open files: their block map, their page cache and their direct
+//! I/O count (which holds off truncation and remapping, see
+//! `dio_notify.h`).
 //!
-//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/pagemap.h`](srctree/include/linux/pagemap.h).
 
 use core::ptr::NonNull;
 use kernel::{
@@ -17,39 +20,37 @@ use super::errno;
 
 const FMODE_READ: u32 = 1 << 0;
 
-/// An open regular file, readable by its opener, who could also write it,
-/// whose writers are denied (as for an executing binary): its block map
-/// cannot change while this lives.
+/// An open regular file on ext4 or XFS, readable by its opener, who could
+/// also write it. Others may write, truncate and remap it meanwhile.
 ///
 /// # Invariants
 ///
-/// `ptr` holds a reference taken by `fget()` and one `deny_write_access()`.
-pub(crate) struct FrozenFile {
+/// `ptr` holds a reference taken by `fget()`.
+pub(crate) struct LiveFile {
     ptr: NonNull<bindings::file>,
 }
 
-// SAFETY: The file reference and the denial may be dropped on any thread; the
-// accessors only read fields that are fixed while the file is open.
-unsafe impl Send for FrozenFile {}
+// SAFETY: The file reference may be dropped on any thread; the accessors
+// only read fields that are fixed while the file is open, or call functions
+// that take the locks they need.
+unsafe impl Send for LiveFile {}
 // SAFETY: See `Send`.
-unsafe impl Sync for FrozenFile {}
+unsafe impl Sync for LiveFile {}
 
-/// What a tag needs to know about a frozen file.
+/// The geometry of a tagged file (fixed while it is open).
 pub(crate) struct FileLayout {
-    pub(crate) size: u64,
     pub(crate) blkbits: u32,
     pub(crate) lba_size: u32,
 }
 
-impl FrozenFile {
+impl LiveFile {
     /// Takes file descriptor `fd` of the calling process.
     ///
     /// Errors: `EBADF` (not open, or not open for reading), `EINVAL` (not a
-    /// regular file), `EOPNOTSUPP` (not on ext4, or an fs-verity or
+    /// regular file), `EOPNOTSUPP` (not on ext4 or XFS, or an fs-verity or
     /// encrypted file), `ENODEV` (not on an NVMe namespace driven by the
     /// rnvme-capable driver), `EACCES` (the caller could not write the file,
-    /// and does not own it), the LSM's refusal, `ETXTBSY` (open for writing
-    /// somewhere), or the error of flushing its dirty pages.
+    /// and does not own it), or the LSM's refusal.
     pub(crate) fn get(fd: i32) -> Result<Self> {
         let fd = c_uint::try_from(fd).map_err(|_| EBADF)?;
         // SAFETY: `fget` accepts any number and returns NULL or a file with
@@ -71,7 +72,7 @@ impl FrozenFile {
             // SAFETY: The super block of an open file is alive and its type
             // name is a static string.
             let fs = unsafe { CStr::from_char_ptr((*(*sb).s_type).name) };
-            if fs.as_bytes() != b"ext4" {
+            if !matches!(fs.as_bytes(), b"ext4" | b"xfs") {
                 return Err(errno::eopnotsupp());
             }
             // SAFETY: As above; `s_bdev` is set for a block file system.
@@ -82,22 +83,108 @@ impl FrozenFile {
             }
             // SAFETY: `ptr` is a referenced file; the check reads its inode
             // and the caller's credentials.
-            to_result(unsafe { bindings::rnvme_may_attach(ptr.as_ptr()) })?;
-            // SAFETY: `ptr` is a referenced file.
-            to_result(unsafe { bindings::deny_write_access(ptr.as_ptr()) })
+            to_result(unsafe { bindings::rnvme_may_attach(ptr.as_ptr()) })
         };
         if let Err(e) = check() {
-            // SAFETY: Drops the reference `fget` gave us; no denial was taken.
+            // SAFETY: Drops the reference `fget` gave us.
             unsafe { bindings::fput(ptr.as_ptr()) };
             return Err(e);
         }
-        // INVARIANT: `fget` gave us a reference and `check` took the denial.
-        let file = Self { ptr };
-        // Allocate delayed blocks and write dirty pages now, with errors
-        // reported, so that `bmap` sees the final mapping.
-        // SAFETY: `ptr` is a referenced file.
-        to_result(unsafe { bindings::file_write_and_wait_range(ptr.as_ptr(), 0, i64::MAX) })?;
-        Ok(file)
+        // INVARIANT: `fget` gave us a reference.
+        Ok(Self { ptr })
+    }
+
+    /// Writes back the file's dirty page cache in `[start, end]` (bytes,
+    /// inclusive) and waits for it, so that the device holds what a read
+    /// of the range must return (and delayed blocks are allocated); the
+    /// error of the writeback.
+    pub(crate) fn write_back(&self, start: u64, end: u64) -> Result {
+        let (start, end) = (start.min(i64::MAX as u64), end.min(i64::MAX as u64));
+        // SAFETY: `ptr` is a referenced file (type invariant); process
+        // context (the callers are).
+        to_result(unsafe {
+            bindings::file_write_and_wait_range(self.ptr.as_ptr(), start as i64, end as i64)
+        })
+    }
+
+    /// Whether `[start, end]` (bytes, inclusive) has page cache that is
+    /// dirty or under writeback, which a read of the device would miss. Any
+    /// context: a lockless look at the page cache's tags.
+    pub(crate) fn needs_write_back(&self, start: u64, end: u64) -> bool {
+        let (start, end) = (start.min(i64::MAX as u64), end.min(i64::MAX as u64));
+        // SAFETY: The inode and its mapping live as long as the file; the
+        // check walks the mapping's xarray under RCU and takes no lock.
+        unsafe {
+            bindings::filemap_range_needs_writeback(
+                (*self.inode()).i_mapping,
+                start as i64,
+                end as i64,
+            )
+        }
+    }
+
+    /// Counts a read of the file's blocks as direct I/O in flight, then
+    /// orders the caller's next loads after the count (so that a
+    /// `dio_wait_notify` callback's mark before a drain is seen, or the
+    /// drain waits for this read). Any context; [`LiveFile::dio_end`]
+    /// undoes it.
+    pub(crate) fn dio_begin(&self) {
+        // SAFETY: The inode is alive (see `bdev`).
+        unsafe { bindings::rnvme_inode_dio_begin(self.inode()) }
+    }
+
+    /// Ends what one [`LiveFile::dio_begin`] counted. Any context; the
+    /// caller pairs it with a begin.
+    pub(crate) fn dio_end(&self) {
+        // SAFETY: The inode is alive; paired with a begin (see above), so
+        // the count does not drop below zero.
+        unsafe { bindings::inode_dio_end(self.inode()) }
+    }
+
+    /// [`LiveFile::dio_begin`] until the guard is dropped.
+    pub(crate) fn dio_hold(&self) -> DioHold<'_> {
+        self.dio_begin();
+        DioHold(self)
+    }
+
+    /// Runs `f` while no operation that holds the inode's lock exclusive
+    /// (truncation, fallocate, extent moves, reflink) is under way: such an
+    /// operation that started before this returns has finished. Sleeps.
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: The inode is alive; process context.
+        unsafe { bindings::inode_lock_shared(self.inode()) };
+        let r = f();
+        // SAFETY: Taken just above.
+        unsafe { bindings::inode_unlock_shared(self.inode()) };
+        r
+    }
+
+    /// The file's size now.
+    pub(crate) fn size(&self) -> u64 {
+        // SAFETY: The inode is alive.
+        unsafe { bindings::i_size_read(self.inode()) as u64 }
+    }
+
+    /// Whether the file has blocks allocated, as stat(2) says (XFS does not
+    /// keep `i_blocks` in the inode). Sleeps.
+    pub(crate) fn has_blocks(&self) -> bool {
+        let mut st = bindings::kstat::default();
+        // SAFETY: The file is referenced, so its path is alive; `st` is
+        // ours; process context.
+        let r = unsafe {
+            bindings::vfs_getattr_nosec(
+                &(*self.ptr.as_ptr()).f_path,
+                &mut st,
+                bindings::STATX_BLOCKS,
+                bindings::AT_STATX_SYNC_AS_STAT,
+            )
+        };
+        r == 0 && st.blocks != 0
+    }
+
+    /// The inode, as the key `dio_wait_notify` callbacks name it by.
+    pub(crate) fn inode_key(&self) -> usize {
+        self.inode() as usize
     }
 
     /// `EOPNOTSUPP` once the file's raw blocks are no longer its contents
@@ -119,7 +206,7 @@ impl FrozenFile {
     }
 
     /// Whether `other` is on the same block device (partition) as this.
-    pub(crate) fn same_device(&self, other: &FrozenFile) -> bool {
+    pub(crate) fn same_device(&self, other: &LiveFile) -> bool {
         self.bdev() == other.bdev()
     }
 
@@ -130,13 +217,12 @@ impl FrozenFile {
         unsafe { (*(*self.inode()).i_sb).s_bdev }
     }
 
-    /// The file's size and block geometry (fixed while frozen).
+    /// The file's block geometry.
     pub(crate) fn layout(&self) -> FileLayout {
         let inode = self.inode();
         // SAFETY: The inode and block device are alive (see `bdev`).
         unsafe {
             FileLayout {
-                size: bindings::i_size_read(inode) as u64,
                 blkbits: u32::from((*inode).i_blkbits),
                 lba_size: bindings::bdev_logical_block_size(self.bdev()),
             }
@@ -177,13 +263,19 @@ impl FrozenFile {
     }
 }
 
-impl Drop for FrozenFile {
+/// One count of direct I/O in flight on a file, ended when dropped.
+pub(crate) struct DioHold<'a>(&'a LiveFile);
+
+impl Drop for DioHold<'_> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant we hold one denial and one reference;
-        // both calls are safe in any context (fput defers its work).
-        unsafe {
-            bindings::allow_write_access(self.ptr.as_ptr());
-            bindings::fput(self.ptr.as_ptr());
-        }
+        self.0.dio_end();
+    }
+}
+
+impl Drop for LiveFile {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold one reference; `fput` is safe
+        // in any context (it defers its work).
+        unsafe { bindings::fput(self.ptr.as_ptr()) };
     }
 }

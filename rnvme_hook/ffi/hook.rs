@@ -15,7 +15,7 @@ use kernel::{bindings, error::to_result, ffi::c_int, prelude::*};
 use super::{
     bpf::Prog,
     chain_io::{end_io, ChainIo},
-    file::FrozenFile,
+    file::LiveFile,
 };
 
 /// Where a read lies on its device: `bytes` bytes (whole logical blocks)
@@ -36,15 +36,15 @@ pub(crate) enum Route {
     Process(u32),
 }
 
-/// What a chain reads: a tag set of frozen files, with the function to run
-/// on them, and the translation of their file offsets to sectors.
+/// What a chain reads: a tag set of files, with the function to run on
+/// them, and the translation of their file offsets to sectors.
 ///
 /// The kernel admits one translation at a time: the module registers a
 /// [`HookRegistration`] and builds its chains ([`ChainIo`]) with one and the
 /// same implementation of this trait.
 pub(crate) trait Translate: Send + Sync + 'static {
     /// File number `index` of the set.
-    fn file(&self, index: u32) -> Option<&FrozenFile>;
+    fn file(&self, index: u32) -> Option<&LiveFile>;
 
     /// The function the chain runs.
     fn prog(&self) -> &Prog;
@@ -55,7 +55,8 @@ pub(crate) trait Translate: Send + Sync + 'static {
     /// Translation from completion context (no sleeping, no allocation) of
     /// a read of `len` bytes at `offset` of file `file`, asked for after a
     /// read of `keep` bytes of file `from`: where the driver reads it, or
-    /// why only process context can, or the error that ends the chain.
+    /// why only process context can, or the error that ends the chain. The
+    /// chain holds a direct I/O count on `file` already.
     fn translate(&self, from: u32, file: u32, offset: u64, len: u32, keep: u32) -> Result<Route>;
 }
 
@@ -114,6 +115,7 @@ unsafe extern "C" fn translate_callback<T: Translate>(
     let io = unsafe { &*(chain as *const ChainIo<T>) };
     // SAFETY: The hook owns the chain while its bio completes.
     let c = unsafe { &mut *chain };
+    io.hold_resubmitted(c.next_file);
     match io
         .source()
         .translate(c.file, c.next_file, c.next_offset, c.next_len, c.win_bytes)

@@ -7,11 +7,14 @@
 //! and each other; the logic above them (`counters.rs`, `registry.rs`,
 //! `tag.rs`, `chain.rs`, `control.rs`) is safe Rust.
 //!
-//! - `file.rs`: a frozen file and its block map.
+//! - `file.rs`: a tagged file: its block map, page cache and direct I/O count.
+//! - `rcu.rs`: a value replaced whole and read without a lock.
+//! - `watch.rs`: the kernel's notification of direct I/O drains.
 //! - `bpf.rs`: a storage-function program.
 //! - `hook.rs`: what a chain reads and the hook's translation of its next
 //!   read ([`hook::Translate`]), registered with the kernel.
 //! - `chain_io.rs`: chain read bios and their completion.
+//! - `chain_hold.rs`: the direct I/O counts a chain holds.
 //! - `chain_buf.rs`: a chain's scratch and read buffers.
 //! - `poller.rs`: polled waits that share one poller.
 //! - `miscdev.rs`: the control device `/dev/rnvme`.
@@ -23,6 +26,7 @@
 
 pub(crate) mod bpf;
 mod chain_buf;
+mod chain_hold;
 pub(crate) mod chain_io;
 pub(crate) mod debugfs;
 pub(crate) mod errno;
@@ -30,6 +34,8 @@ pub(crate) mod file;
 pub(crate) mod hook;
 pub(crate) mod miscdev;
 mod poller;
+pub(crate) mod rcu;
 pub(crate) mod task;
 mod uaccess;
 pub(crate) mod uring;
+pub(crate) mod watch;

@@ -89,15 +89,20 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
     match (what, cause.raw_os_error().unwrap_or(0)) {
         ("attach", libc::EBADF) => " (the file must be open for reading)",
         ("attach", libc::EINVAL) => " (give a regular file and a storage function)",
-        ("attach", libc::EOPNOTSUPP) => " (the file must be on ext4)",
+        ("attach", libc::EOPNOTSUPP) => {
+            " (the file must be on ext4 or XFS, not fs-verity, encrypted, reflinked or realtime)"
+        }
         ("attach", libc::ENODEV) => {
             " (the file system must be on an NVMe namespace of the nvme-pci driver)"
         }
-        ("attach", libc::ETXTBSY) => {
-            " (the file is open for writing somewhere: close the writers first)"
-        }
         ("attach", libc::EACCES) => {
-            " (a tag denies writers: you must be able to write the file, or own it)"
+            " (chains hold off truncation: you must be able to write the file, or own it)"
+        }
+        ("attach" | "chain read", libc::EAGAIN) => {
+            " (the file kept being truncated or remapped while its block map was rebuilt)"
+        }
+        ("chain read", libc::EOPNOTSUPP) => {
+            " (the file became reflinked, or fs-verity was enabled on it, since it was tagged)"
         }
         ("attach", libc::ENOSPC) => " (64 tags per open control device)",
         ("attach set", libc::EINVAL) => " (give 1..=64 regular files and a storage function)",
@@ -137,15 +142,17 @@ mod tests {
     fn a_refused_set_names_its_file_and_keeps_the_hint() {
         let e = Error::AttachSet {
             failed: 2,
-            cause: io::Error::from_raw_os_error(libc::ETXTBSY),
+            cause: io::Error::from_raw_os_error(libc::EACCES),
         };
         let text = e.to_string();
         assert!(
             text.starts_with("attach failed: file 2 of the set: "),
             "{text}"
         );
-        assert!(text.ends_with("(the file is open for writing somewhere: close the writers first)"));
-        assert_eq!(e.errno(), Some(libc::ETXTBSY));
+        assert!(text.ends_with(
+            "(chains hold off truncation: you must be able to write the file, or own it)"
+        ));
+        assert_eq!(e.errno(), Some(libc::EACCES));
         let whole = Error::Ioctl {
             what: "attach set",
             cause: io::Error::from_raw_os_error(libc::EINVAL),

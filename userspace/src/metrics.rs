@@ -259,8 +259,18 @@ pub fn encode_metrics(m: &abi::Metrics, tags: Option<&[TagSeries]>) -> String {
     );
     r.register(
         "extent_maps_built",
-        "Extent maps built (one per tagged file; never invalidated: tagged files cannot change)",
+        "Extent maps built (one per tagged file at attach, and one each time a chain found a map out of date)",
         ConstCounter::new(m.extent_maps),
+    );
+    r.register(
+        "remaps",
+        "Drains of a tagged file's direct I/O by its file system (truncate, punch, move, reflink; ext4 buffered writes), each making its map out of date",
+        ConstCounter::new(m.remaps),
+    );
+    r.register(
+        "write_backs",
+        "Chain reads that wrote dirty page cache in their range back first",
+        ConstCounter::new(m.write_backs),
     );
     r.register(
         "fallbacks",

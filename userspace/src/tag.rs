@@ -16,8 +16,9 @@ use crate::{
 };
 
 /// A file, or a set of files, tagged with a storage function through a
-/// [`Control`]. Detaches on drop. While it lives, its files cannot be
-/// written, truncated or otherwise changed (ETXTBSY).
+/// [`Control`]. Detaches on drop. Its files may be written, truncated and
+/// remapped meanwhile: each read of a chain returns what an O_DIRECT read
+/// of its range would at that moment.
 #[derive(Debug)]
 pub struct Tag<'c> {
     control: &'c Control,

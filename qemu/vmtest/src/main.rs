@@ -25,6 +25,7 @@ mod chains;
 mod devices;
 mod functions;
 mod fuzz;
+mod live;
 mod metrics;
 mod privilege;
 mod resilience;
@@ -55,7 +56,13 @@ const TESTS: &[(&str, Test)] = &[
     ("abort", chains::abort),
     ("bad-offsets", tags::bad_offsets),
     ("attach-checks", tags::attach_checks),
-    ("writers-denied", tags::writers_denied),
+    ("live-overwrite", live::overwrite_direct),
+    ("live-buffered", live::buffered_seen),
+    ("live-append", live::append_reachable),
+    ("live-punch-truncate", live::punch_and_truncate),
+    ("live-collapse", live::collapse_unaffected),
+    ("live-move-extent", live::move_extent),
+    ("live-reflink", live::reflink_refused),
     ("foreign-tag", tags::foreign_tag),
     ("detach-under-load", tags::detach_under_load),
     ("counters", tags::counters),

@@ -52,9 +52,8 @@ fn punch_hole(path: &Path, offset: u64, len: u64) -> std::io::Result<()> {
 /// tags for a bounded time (`rnvme.stress_secs`, default 120), while another
 /// thread attaches and detaches tags (each attach builds the file's extent
 /// map anew: the module's analogue of cache eviction, since a tagged file's
-/// map cannot change), tries to punch holes into and truncate the tagged
-/// files (refused, ETXTBSY), and punches a hole into an untagged copy, which
-/// then attaches and ends the chain over the hole with ENODATA. Every
+/// map cannot change), tags a copy of a chain, punches a hole into it (its
+/// chain then ends with ENODATA) and truncates it (ENXIO). Every
 /// completed lookup is checked; no lookup may fail.
 pub fn stress() -> Result<()> {
     let seconds: u64 = cmdline("rnvme.stress_secs")
@@ -105,7 +104,7 @@ pub fn stress() -> Result<()> {
     let keys = bptree::present_keys(&spec);
     let tree_path = files::fresh("/mnt/nvme", "stress-tree");
     files::write_contiguous(&tree_path, &tree.bytes)?;
-    // The untagged copy of the 8-hop chain (4 KiB blocks: a punched block
+    // The copy of the 8-hop chain (4 KiB blocks: a punched block
     // becomes a hole) and the offset of its second block.
     let holey = &chains[2];
     let hole_at = u64::from_le_bytes(
@@ -118,7 +117,7 @@ pub fn stress() -> Result<()> {
     let stop = AtomicBool::new(false);
     let (done, wrong) = (AtomicU64::new(0), AtomicU64::new(0));
     let errors: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
-    let (churn, refusals, holes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let (churn, truncated, holes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let control = Control::open(DEFAULT_DEVICE)?;
     let maps_before = control.metrics()?.extent_maps;
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -180,29 +179,30 @@ pub fn stress() -> Result<()> {
             while Instant::now() < end {
                 for c in &chains {
                     let t = control.attach(&files::open_ro(&c.path)?, &chain_fn, 0)?;
-                    let e = punch_hole(&c.path, 0, 4096).unwrap_err();
-                    ensure!(
-                        e.raw_os_error() == Some(libc::ETXTBSY),
-                        "punch hole in a tagged file: {e}"
-                    );
-                    refusals.fetch_add(1, Ordering::Relaxed);
-                    let e = files::truncate(&c.path).unwrap_err();
-                    ensure!(
-                        e.raw_os_error() == Some(libc::ETXTBSY),
-                        "truncate of a tagged file: {e}"
-                    );
                     t.detach()?;
                     churn.fetch_add(1, Ordering::Relaxed);
                 }
+                // A copy, tagged, then punched and truncated under its tag.
                 files::write_contiguous(&copy, &holey.bytes)?;
-                punch_hole(&copy, hole_at, 4096).context("punch a hole into the untagged copy")?;
                 let t = control.attach(&files::open_ro(&copy)?, &chain_fn, 0)?;
                 let mut sc = vec![0u8; ChainResult::SIZE];
+                ensure!(
+                    t.chain_read(holey.start, holey.bs, &mut sc, None).is_ok(),
+                    "chain on the copy before the punch"
+                );
+                punch_hole(&copy, hole_at, 4096).context("punch a hole into the tagged copy")?;
                 match t.chain_read(holey.start, holey.bs, &mut sc, None) {
                     Err(e) if e.errno() == Some(libc::ENODATA) => {
                         holes.fetch_add(1, Ordering::Relaxed)
                     }
                     other => bail!("chain over a punched hole: {other:?}"),
+                };
+                files::truncate(&copy).context("truncate the tagged copy")?;
+                match t.chain_read(holey.start, holey.bs, &mut sc, None) {
+                    Err(e) if e.errno() == Some(libc::ENXIO) => {
+                        truncated.fetch_add(1, Ordering::Relaxed)
+                    }
+                    other => bail!("chain of a truncated file: {other:?}"),
                 };
                 t.detach()?;
             }
@@ -218,15 +218,15 @@ pub fn stress() -> Result<()> {
     let errors = errors.into_inner().unwrap();
     println!(
         "stress: {seconds} s, {THREADS} threads x {} tags: {} lookups checked, {} wrong, errors by errno {:?}, \
-         {} attach/detach cycles ({maps} extent maps built), {} punch-hole refusals (ETXTBSY), \
-         {} holes punched in an untagged copy -> ENODATA",
+         {} attach/detach cycles ({maps} extent maps built), {} holes punched in a tagged copy -> \
+         ENODATA, {} truncations of it -> ENXIO",
         chains.len() + 1,
         done.load(Ordering::Relaxed),
         wrong.load(Ordering::Relaxed),
         errors,
         churn.load(Ordering::Relaxed),
-        refusals.load(Ordering::Relaxed),
-        holes.load(Ordering::Relaxed)
+        holes.load(Ordering::Relaxed),
+        truncated.load(Ordering::Relaxed)
     );
     ensure!(wrong.load(Ordering::Relaxed) == 0, "wrong results");
     ensure!(errors.is_empty(), "unexpected errors");
