@@ -2,7 +2,8 @@
 
 //! Tagged files that change under their chains, on ext4 and XFS: O_DIRECT
 //! and buffered overwrites, appends (`live.rs`); hole punching, truncation,
-//! collapse, ext4 extent moves and XFS reflink (`live/shrink.rs`).
+//! collapse, ext4 extent moves and XFS reflink (`live/shrink.rs`); a B+-tree
+//! updated by copy-on-write under lookups (`live/tree.rs`).
 //!
 //! The files are chains whose hop `i` holds value 0 (its old version) or
 //! `1 << i` (its new one): a completed chain's sum says which version of
@@ -10,8 +11,10 @@
 //! chain that fails) shows a read of anything else.
 
 mod shrink;
+mod tree;
 
 pub use shrink::{collapse_unaffected, move_extent, punch_and_truncate, reflink_refused};
+pub use tree::cow_stress;
 
 use std::{
     fs::{File, OpenOptions},

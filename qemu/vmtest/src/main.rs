@@ -63,6 +63,7 @@ const TESTS: &[(&str, Test)] = &[
     ("live-collapse", live::collapse_unaffected),
     ("live-move-extent", live::move_extent),
     ("live-reflink", live::reflink_refused),
+    ("live-tree-stress", live::cow_stress),
     ("foreign-tag", tags::foreign_tag),
     ("detach-under-load", tags::detach_under_load),
     ("counters", tags::counters),

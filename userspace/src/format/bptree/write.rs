@@ -15,8 +15,8 @@
 //!
 //! One writer at a time: the caller keeps other writers out. Kernel chain
 //! reads start at the root their caller passes (`Tag::lookup` takes a
-//! [`Super`]): read the superblock again to walk the new tree. While a tag
-//! denies writers to its file, opening it here fails with ETXTBSY.
+//! [`Super`]): read the superblock again to walk the new tree. A tagged
+//! file may be updated so while its chains run (`vmtest/live-tree-stress`).
 
 use std::{
     collections::{hash_map::Entry, HashMap},
