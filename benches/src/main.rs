@@ -16,11 +16,14 @@
 //! irrelevant. The device floor is one read through a polled io_uring
 //! (IOPOLL, NVMe poll queue). The `queue` workload keeps many lookups in
 //! flight from one thread: a per-hop io_uring state machine against rnvme
-//! chains on an io_uring ring, at each queue depth.
+//! chains on an io_uring ring, at each queue depth. The `live` workload
+//! looks a B+-tree up while a writer rewrites its nodes in place with
+//! O_DIRECT, rnvme against pread.
 
 mod engines;
 mod fairness;
 mod hop_cost;
+mod live;
 mod measure;
 mod passthru;
 mod paths;
@@ -57,12 +60,13 @@ struct Args {
     /// Workloads to run: bptree, chain, windows (= records, pages16k,
     /// pages16k_unaligned; each may also be named alone), engines (=
     /// rocksdb, sqlite: files the real libraries wrote, `make bench-data`)
-    /// queue (lookups in flight from one thread, at --queue-depths) and
-    /// fairness (tenants side by side, without and with budgets).
+    /// queue (lookups in flight from one thread, at --queue-depths),
+    /// fairness (tenants side by side, without and with budgets) and live
+    /// (lookups while a writer rewrites the tree's nodes in place).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "bptree,chain,windows,engines,queue,fairness"
+        default_value = "bptree,chain,windows,engines,queue,fairness,live"
     )]
     workloads: Vec<String>,
     /// The fairness workload's budget of chains in flight per tag.
@@ -74,6 +78,14 @@ struct Args {
     /// Seconds the fairness workload's computing thread runs, each time.
     #[arg(long, default_value_t = 3.0)]
     fair_seconds: f64,
+    /// In-place node writes per second of the live workload's writer (it
+    /// also runs without writes; 0: only without).
+    #[arg(long, default_value_t = 200)]
+    live_write_rate: u32,
+    /// Seconds of lookups per way, write rate and repetition of the live
+    /// workload.
+    #[arg(long, default_value_t = 2.0)]
+    live_seconds: f64,
     /// Lookups in flight of the queue workload (a chain of --deep blocks
     /// of the first --block-sizes).
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
@@ -152,15 +164,17 @@ fn main() -> Result<()> {
         engines: None,
         queue: Vec::new(),
         fairness: Vec::new(),
+        live: None,
     };
     let mut kinds: Vec<Kind> = Vec::new();
     let mut engine_names: Vec<&str> = Vec::new();
     let queue = args.workloads.iter().any(|w| w == "queue");
     let fair = args.workloads.iter().any(|w| w == "fairness");
+    let live = args.workloads.iter().any(|w| w == "live");
     for w in args
         .workloads
         .iter()
-        .filter(|w| *w != "queue" && *w != "fairness")
+        .filter(|w| !["queue", "fairness", "live"].contains(&w.as_str()))
     {
         let named: &[&str] = match w.as_str() {
             "engines" => &["rocksdb", "sqlite"],
@@ -290,6 +304,16 @@ fn main() -> Result<()> {
             eprintln!("fairness with {budgets:?}: {row:?}");
             report.fairness.push(row);
         }
+    }
+    if live {
+        let plan = live::Plan {
+            dir: &args.dir,
+            write_rate: args.live_write_rate,
+            seconds: args.live_seconds,
+            warmup: args.warmup,
+            reps: args.reps,
+        };
+        report.live = Some(live::run(&control, &plan)?);
     }
     if !engine_names.is_empty() {
         let plan = engines::Plan {

@@ -86,7 +86,11 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// The summary of `samples` (all zero for none).
     pub fn of(samples: &mut [u64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
         samples.sort_unstable();
         let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
         Latency {
@@ -113,6 +117,59 @@ pub struct Measured {
     pub cpu_per_lookup: CpuPerLookup,
 }
 
+/// Timed runs of lookups, pooled into one [`Measured`].
+#[derive(Default)]
+pub struct Runs {
+    samples: Vec<u64>,
+    rep_mean_ns: Vec<f64>,
+    rep_lookups_per_s: Vec<f64>,
+    wall: Duration,
+    cpu: Cpu,
+}
+
+impl Runs {
+    /// Times `run`, which does lookups and returns their latencies, with
+    /// the guest's CPU time meanwhile.
+    pub fn time(&mut self, run: impl FnOnce() -> Result<Vec<u64>>) -> Result<()> {
+        let cpu_before = Cpu::now();
+        let start = Instant::now();
+        let lat = run()?;
+        let elapsed = start.elapsed();
+        let used = Cpu::now().since(cpu_before);
+        self.wall += elapsed;
+        self.cpu.user += used.user;
+        self.cpu.system += used.system;
+        self.cpu.irq += used.irq;
+        self.rep_mean_ns
+            .push(lat.iter().sum::<u64>() as f64 / lat.len().max(1) as f64);
+        self.rep_lookups_per_s
+            .push(lat.len() as f64 / elapsed.as_secs_f64());
+        self.samples.extend(lat);
+        Ok(())
+    }
+
+    /// The measurement of the runs: `lookups` is the mean per run.
+    pub fn measured(mut self) -> Measured {
+        let hz = 100.0; // USER_HZ
+        let reps = self.rep_mean_ns.len();
+        let n = self.samples.len() as f64;
+        let us = |ticks: u64| ticks as f64 / hz * 1e6 / n.max(1.0);
+        Measured {
+            lookups: self.samples.len() / reps.max(1),
+            reps,
+            lookups_per_s: n / self.wall.as_secs_f64(),
+            latency_ns: Latency::of(&mut self.samples),
+            rep_mean_ns: self.rep_mean_ns,
+            rep_lookups_per_s: self.rep_lookups_per_s,
+            cpu_per_lookup: CpuPerLookup {
+                user_us: us(self.cpu.user),
+                system_us: us(self.cpu.system),
+                irq_us: us(self.cpu.irq),
+            },
+        }
+    }
+}
+
 /// Runs `rep(count)` once untimed with `warmup` lookups, then `reps` times
 /// with `lookups`; each run returns the latencies of its lookups. The
 /// measurement of the timed runs, with the guest's CPU time.
@@ -122,42 +179,32 @@ pub fn repeat(
     reps: usize,
     mut rep: impl FnMut(usize) -> Result<Vec<u64>>,
 ) -> Result<Measured> {
-    let hz = 100.0; // USER_HZ
-    let mut samples = Vec::with_capacity(lookups * reps);
-    let mut rep_mean_ns = Vec::new();
-    let mut rep_lookups_per_s = Vec::new();
-    let mut wall = Duration::ZERO;
-    let mut cpu = Cpu::default();
     rep(warmup.min(lookups))?;
+    let mut runs = Runs::default();
     for _ in 0..reps {
-        let cpu_before = Cpu::now();
-        let start = Instant::now();
-        let lat = rep(lookups)?;
-        let elapsed = start.elapsed();
-        let used = Cpu::now().since(cpu_before);
-        wall += elapsed;
-        cpu.user += used.user;
-        cpu.system += used.system;
-        cpu.irq += used.irq;
-        rep_mean_ns.push(lat.iter().sum::<u64>() as f64 / lat.len().max(1) as f64);
-        rep_lookups_per_s.push(lat.len() as f64 / elapsed.as_secs_f64());
-        samples.extend(lat);
+        runs.time(|| rep(lookups))?;
     }
-    let n = (lookups * reps) as f64;
-    let us = |ticks: u64| ticks as f64 / hz * 1e6 / n;
-    Ok(Measured {
-        lookups,
-        reps,
-        lookups_per_s: n / wall.as_secs_f64(),
-        latency_ns: Latency::of(&mut samples),
-        rep_mean_ns,
-        rep_lookups_per_s,
-        cpu_per_lookup: CpuPerLookup {
-            user_us: us(cpu.user),
-            system_us: us(cpu.system),
-            irq_us: us(cpu.irq),
-        },
-    })
+    Ok(runs.measured())
+}
+
+/// The lowest and the highest of `v`.
+pub fn spread(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(0.0, f64::max),
+    )
+}
+
+/// The median of `v` (the mean of the middle two of an even count; NaN
+/// for none).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
 }
 
 /// Runs `lookups` lookups (split over `threads` threads) `reps` times after
@@ -255,4 +302,23 @@ pub fn floor(w: &Workload, reads: usize) -> Result<Latency> {
         }
     }
     Ok(Latency::of(&mut samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, spread, Latency};
+
+    #[test]
+    fn medians_and_spreads_of_repetitions() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), (1.0, 3.0));
+    }
+
+    #[test]
+    fn no_samples_summarise_to_zero() {
+        assert_eq!(Latency::of(&mut []).p99, 0);
+        assert_eq!(Latency::of(&mut [5, 1, 3]).p50, 3);
+    }
 }

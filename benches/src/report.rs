@@ -15,6 +15,7 @@ use crate::{
     engines::Engines,
     fairness::{self, FairnessRow},
     hop_cost::{self, Windows},
+    live::Live,
     measure::{Latency, Measured},
     paths::{Kind, Way},
     queue::{self, QueueRow},
@@ -89,6 +90,9 @@ pub struct Report {
     /// The fairness workload: tenants side by side.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fairness: Vec<FairnessRow>,
+    /// The live workload: lookups while the tree is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
 }
 
 impl Report {
@@ -156,7 +160,8 @@ impl Report {
             (!self.rows.is_empty() && !self.floors.is_empty())
                 || self.engines.is_some()
                 || !self.queue.is_empty()
-                || !self.fairness.is_empty(),
+                || !self.fairness.is_empty()
+                || self.live.is_some(),
             "no rows or no floor"
         );
         for r in &self.rows {
@@ -175,6 +180,9 @@ impl Report {
         }
         if let Some(e) = &self.engines {
             e.validate()?;
+        }
+        if let Some(l) = &self.live {
+            l.validate()?;
         }
         queue::validate(&self.queue)?;
         for f in &self.fairness {
@@ -277,6 +285,9 @@ impl Report {
         }
         t.push_str(&queue::table(&self.queue, &self.rows));
         fairness::table(&self.fairness, &mut t);
+        if let Some(l) = &self.live {
+            l.table(&mut t);
+        }
         t
     }
 

@@ -124,7 +124,7 @@ pub fn same_length_hops(c: &ChainFile, lba: u32) -> Result<u32> {
 }
 
 /// `after - before` of the module's fallback counters, by reason.
-fn fallbacks(before: &abi::Metrics, after: &abi::Metrics) -> BTreeMap<String, u64> {
+pub fn fallbacks(before: &abi::Metrics, after: &abi::Metrics) -> BTreeMap<String, u64> {
     FALLBACKS
         .iter()
         .zip(before.fallbacks.iter().zip(&after.fallbacks))

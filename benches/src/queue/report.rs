@@ -12,6 +12,7 @@ use plotters::prelude::*;
 
 use super::{QueueRow, QueueWay};
 use crate::{
+    measure::spread,
     paths::Way,
     report::{draw_legend, draw_line, Row},
 };
@@ -39,13 +40,6 @@ fn baseline(way: QueueWay) -> Option<QueueWay> {
         QueueWay::RnvmeAsyncPolled => Some(QueueWay::IoUringHopsPolled),
         _ => None,
     }
-}
-
-fn spread(v: &[f64]) -> (f64, f64) {
-    (
-        v.iter().copied().fold(f64::INFINITY, f64::min),
-        v.iter().copied().fold(0.0, f64::max),
-    )
 }
 
 /// The table; `sync` are the report's other rows (blocking calls, threads).
