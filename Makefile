@@ -110,8 +110,10 @@ fixtures: deps
 bench-data: deps $(BENCH_TOOLS)
 	scripts/bench-data.sh $(BUILD)/bench-tools $(BENCH_DATA)
 
+# The release suite takes 12 to 16 minutes under TCG: allow 25 before the
+# harness calls it a hang.
 test-vm: initramfs fixtures
-	$(VM_ENV) qemu/run.sh test
+	RNVME_VM_TIMEOUT=$${RNVME_VM_TIMEOUT:-1500} $(VM_ENV) qemu/run.sh test
 
 # Every query of grafana/rnvme-dashboard.json against Debian's Prometheus
 # scraping the guest's exporter under load (release kernel).

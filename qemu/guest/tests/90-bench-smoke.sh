@@ -19,7 +19,8 @@ n=30
 [ "$(arg rnvme.flavour)" != debug ] || n=12
 rnvme bench -- --out /tmp/bench --depths 1,3 --block-sizes 4096,512 --threads 1,2 --deep 3 \
 	--lookups 24 --warmup 4 --reps 2 --floor-reads 50 \
-	--workloads bptree,chain,windows,engines,queue,fairness --queue-depths 1,8 --fair-seconds 0.5 \
+	--workloads bptree,chain,windows,engines,queue,fairness,live --queue-depths 1,8 --fair-seconds 0.5 \
+	--live-seconds 0.5 --live-write-rate 100 \
 	--engine-data $d --engine-lookups $n
 rnvme-bench --validate /tmp/bench/bench.json
 grep -q '<svg' /tmp/bench/bench.svg || fail "no plot"
@@ -32,6 +33,8 @@ grep -q 'rocksdb_pinned' /tmp/bench/bench.txt || fail "no rocksdb_pinned row"
 grep -q '<svg' /tmp/bench/queue.svg || fail "no queue plot"
 grep -q '^fairness: ' /tmp/bench/bench.txt || fail "no fairness table"
 grep -qE '^8 in flight, 5 hops/ms ' /tmp/bench/bench.txt || fail "no fairness row with budgets"
+grep -q '^live at 100 writes/s: Rnvme ' /tmp/bench/bench.txt || fail "no live ratio"
+! grep -q '^live: .* WRONG or FAILED' /tmp/bench/bench.txt || fail "live lookups wrong or failed"
 for way in IoUringHops IoUringHopsPolled RnvmeAsync RnvmeAsyncPolled; do
 	grep -qE "^ +8 $way " /tmp/bench/bench.txt || fail "no $way row at queue depth 8"
 done

@@ -2,18 +2,33 @@
 
 //! The databases the real RocksDB and SQLite libraries wrote on the host
 //! (`make fixtures`), with the libraries' own answers: `qemu/run.sh` puts
-//! them under `/fixtures` of the 512 B and 4 KiB disks.
+//! them under `/fixtures` of the 512 B and 4 KiB disks; the XFS disk gets a
+//! copy of the 512 B disk's in the guest.
 
 use std::{
     fs,
     path::{Path, PathBuf},
+    process::Command,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
-/// The fixture directories of `engine` (`rocksdb`, `sqlite`), one per disk.
+/// The fixture directories of `engine` (`rocksdb`, `sqlite`), one per disk
+/// (the XFS one copied from the 512 B disk's the first time).
 pub fn dirs(engine: &str) -> Result<Vec<PathBuf>> {
-    let dirs: Vec<PathBuf> = ["/mnt/nvme", "/mnt/nvme4k"]
+    let xfs = Path::new("/mnt/xfs/fixtures");
+    let src = Path::new("/mnt/nvme/fixtures").join(engine);
+    if !xfs.join(engine).is_dir() && src.is_dir() {
+        fs::create_dir_all(xfs)?;
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(xfs)
+            .status()?
+            .success();
+        ensure!(ok, "copying {} to XFS failed", src.display());
+    }
+    let dirs: Vec<PathBuf> = ["/mnt/nvme", "/mnt/nvme4k", "/mnt/xfs"]
         .iter()
         .map(|m| Path::new(m).join("fixtures").join(engine))
         .collect();
@@ -65,13 +80,13 @@ pub fn debug_kernel() -> bool {
 }
 
 /// Which lines of the `.expect` files under `path` run: every line on the
-/// 512 B disk, every 10th on the 4 KiB disk (the same files on other
-/// sectors: a sample), every 50th on the debug kernel (several times
+/// 512 B disk, every 10th on the 4 KiB and XFS disks (the same files on
+/// other sectors: a sample), every 50th on the debug kernel (several times
 /// slower under TCG). Keeps the suite's time in check.
 pub fn stride(path: &Path) -> usize {
     if debug_kernel() {
         50
-    } else if path.starts_with("/mnt/nvme4k") {
+    } else if path.starts_with("/mnt/nvme4k") || path.starts_with("/mnt/xfs") {
         10
     } else {
         1

@@ -16,11 +16,13 @@ use anyhow::{ensure, Context, Result};
 use rnvme::format::{write_file, Layout};
 
 /// The file systems: (mount point, logical block size of the namespace).
-/// `/mnt/part` is in a partition starting 1 MiB into its namespace.
-pub const MOUNTS: [(&str, u32); 3] = [
+/// `/mnt/part` is in a partition starting 1 MiB into its namespace;
+/// `/mnt/xfs` is XFS, the others ext4.
+pub const MOUNTS: [(&str, u32); 4] = [
     ("/mnt/nvme", 512),
     ("/mnt/nvme4k", 4096),
     ("/mnt/part", 512),
+    ("/mnt/xfs", 512),
 ];
 
 /// A 4 KiB-aligned buffer for O_DIRECT.

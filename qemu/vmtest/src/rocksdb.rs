@@ -157,10 +157,21 @@ pub fn rocksdb_lookups() -> Result<()> {
         for (e, expect) in expect_files(&dir)?.into_iter().enumerate() {
             let name = expect.file_stem().unwrap().to_string_lossy().to_string();
             let db_dir: PathBuf = dir.join(&name);
+            let (m0, t0) = (control.metrics()?, std::time::Instant::now());
             let db = Db::open(&db_dir).with_context(|| db_dir.display().to_string())?;
             let att = db.attach_with(&control, function.try_clone()?)?;
             let t = check_db(&att, &expect)?;
             let in_flight = check_gets_in_flight(&att, &expect, (d + e) % 2 == 1)?;
+            let m1 = control.metrics()?;
+            println!(
+                "    {:.1} s; extent maps built +{}, remaps +{}, fallbacks +{:?}",
+                t0.elapsed().as_secs_f64(),
+                m1.extent_maps - m0.extent_maps,
+                m1.remaps - m0.remaps,
+                std::iter::zip(m1.fallbacks, m0.fallbacks)
+                    .map(|(a, b)| a - b)
+                    .collect::<Vec<_>>()
+            );
             let c = att.counters();
             let reasons: Vec<String> = HandBack::ALL
                 .iter()

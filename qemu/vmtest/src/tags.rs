@@ -29,14 +29,23 @@ use crate::{
 
 /// Next offsets past EOF, into a hole, unaligned, huge or negative, and the
 /// same as first reads, end with a clear errno; a file full of a marker that
-/// sits next to the tagged one on disk never shows up in any result.
+/// sits next to the tagged one on disk never shows up in any result. On
+/// ext4 and XFS.
 pub fn bad_offsets() -> Result<()> {
+    for mount in ["/mnt/nvme", "/mnt/xfs"] {
+        bad_offsets_on(mount)?;
+    }
+    Ok(())
+}
+
+fn bad_offsets_on(mount: &str) -> Result<()> {
+    println!("on {mount}:");
     let control = Control::open(DEFAULT_DEVICE)?;
     let f = fixture("jump")?;
-    let secret = files::fresh("/mnt/nvme", "secret");
+    let secret = files::fresh(mount, "secret");
     files::write_contiguous(&secret, &MARKER.repeat(64 * 512))?;
     // 16 KiB of data, a 16 KiB hole, 4 KiB of data: 36 KiB.
-    let path = files::fresh("/mnt/nvme", "holey");
+    let path = files::fresh(mount, "holey");
     {
         use std::os::unix::fs::FileExt;
         let file = fs::File::create(&path)?;

@@ -34,8 +34,8 @@ const READERS: u64 = 4;
 const BATCH: usize = 4;
 const PAUSE: Duration = Duration::from_millis(100);
 
-/// For `rnvme.stress_secs` seconds (default 120; half on each file
-/// system), a writer updates 10% of a tagged tree's keys by copy-on-write
+/// For half of `rnvme.stress_secs` seconds (default 120: 30 s on each
+/// file system), a writer updates 10% of a tagged tree's keys by copy-on-write
 /// while 4 threads look keys up (interrupt-driven and polled), reading the
 /// superblock before each lookup: 0 wrong answers, 0 failed lookups; the
 /// re-translated reads and maps built are counted against the updates.
@@ -45,7 +45,7 @@ pub fn cow_stress() -> Result<()> {
         .transpose()?
         .unwrap_or(120);
     for (m, mount) in LIVE_MOUNTS.iter().enumerate() {
-        run(mount, Duration::from_secs(seconds / 2), 90 + m as u64)?;
+        run(mount, Duration::from_secs(seconds / 4), 90 + m as u64)?;
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ use crate::args::hex;
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// A B+-tree file built by `rnvme mkdb bptree` (while a tag denies it
-    /// writers, ETXTBSY).
+    /// A B+-tree file built by `rnvme mkdb bptree` (it may be tagged: lookups
+    /// racing the update find the old or the new value).
     file: PathBuf,
     /// A key to update (it must be in the tree); give it again for more.
     #[arg(long = "key", value_name = "KEY", required_unless_present_any = ["count", "verify"])]
