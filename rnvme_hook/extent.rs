@@ -4,9 +4,9 @@
 //!
 //! Pure logic, `core` only: compiled into the module (`mod extent;`) and into
 //! user space's host tests (`#[path]`), which model it against a reference.
-//! The module builds the map once, at attach, from `bmap()`; the file's block
-//! map cannot change while it is tagged (writers are denied), so the map is
-//! immutable and lookups from completion context need no lock.
+//! The module builds a map from `bmap()` and never changes it: when the
+//! file's block map changes it builds a new one and publishes it whole
+//! (`filemap.rs`), so lookups from completion context need no lock.
 
 /// A run of file-system blocks that are contiguous in the file and on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

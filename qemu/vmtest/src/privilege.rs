@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Who may tag what: tagging denies writers, so only a caller who could
-//! write a file may tag it; tags are bounded per user; files whose raw
+//! Who may tag what: a tag's chains hold off truncation and remapping as
+//! direct I/O does, so only a caller who could write a file may tag it; tags are bounded per user; files whose raw
 //! blocks are not what a read returns (fs-verity, fscrypt) are refused; an
 //! attach whose answer cannot be copied back leaves no tag behind.
 

@@ -51,8 +51,7 @@ fn punch_hole(path: &Path, offset: u64, len: u64) -> std::io::Result<()> {
 /// Threads running chains and B+-tree lookups of mixed depths on several
 /// tags for a bounded time (`rnvme.stress_secs`, default 120), while another
 /// thread attaches and detaches tags (each attach builds the file's extent
-/// map anew: the module's analogue of cache eviction, since a tagged file's
-/// map cannot change), tags a copy of a chain, punches a hole into it (its
+/// map anew: the module's analogue of cache eviction), tags a copy of a chain, punches a hole into it (its
 /// chain then ends with ENODATA) and truncates it (ENXIO). Every
 /// completed lookup is checked; no lookup may fail.
 pub fn stress() -> Result<()> {
