@@ -13,7 +13,9 @@
 mod shrink;
 mod tree;
 
-pub use shrink::{collapse_unaffected, move_extent, punch_and_truncate, reflink_refused};
+pub use shrink::{
+    collapse_unaffected, move_extent, punch_and_truncate, reflink_refused, swap_extents,
+};
 pub use tree::cow_stress;
 
 use std::{

@@ -62,6 +62,7 @@ const TESTS: &[(&str, Test)] = &[
     ("live-punch-truncate", live::punch_and_truncate),
     ("live-collapse", live::collapse_unaffected),
     ("live-move-extent", live::move_extent),
+    ("live-swap-extents", live::swap_extents),
     ("live-reflink", live::reflink_refused),
     ("live-tree-stress", live::cow_stress),
     ("foreign-tag", tags::foreign_tag),
