@@ -64,7 +64,7 @@ fn unchanged_or(c: &LiveChain, errnos: &[i32], o: Result<ChainResult, i32>) -> R
     match o {
         Ok(r) => unchanged(c, &r).map(|()| false),
         Err(e) if errnos.contains(&e) => Ok(true),
-        Err(e) => anyhow::bail!("errno {e}"),
+        Err(e) => anyhow::bail!("a chain failed with errno {e}"),
     }
 }
 
@@ -146,10 +146,7 @@ pub fn collapse_unaffected() -> Result<()> {
         files::write_contiguous(&c.path, &c.bytes)?;
         let fd = files::open_ro(&c.path)?;
         let tag = control.attach(&fd, &f, 0)?;
-        let judge = |o: Result<ChainResult, i32>| -> Result<bool> {
-            let r = o.map_err(|e| anyhow::anyhow!("a chain failed with errno {e}"))?;
-            unchanged(&c, &r).map(|()| false)
-        };
+        let judge = |o| unchanged_or(&c, &[], o);
         let before = remap_counters(&control)?;
         let (runs, _) = under_chains(&tag, c.start, &judge, || {
             fallocate(
@@ -183,26 +180,12 @@ const EXT4_IOC_MOVE_EXT: libc::c_ulong = 0xc028_660f;
 /// every chain completes with the file's data; the old blocks, freed with
 /// the donor and refilled with a marker, never come back.
 pub fn move_extent() -> Result<()> {
-    let control = Control::open(DEFAULT_DEVICE)?;
-    let f = StorageFunction::builtin("chain")?;
-    let c = LiveChain::create("/mnt/nvme", "live-move", 16, 64, 61)?;
-    let donor = c.path.with_extension("donor");
-    files::write_contiguous(&donor, &c.bytes)?;
-    let fd = files::open_ro(&c.path)?;
-    let tag = control.attach(&fd, &f, 0)?;
-    let old = files::physical_extents(&c.path)?;
-    let judge = |o: Result<ChainResult, i32>| -> Result<bool> {
-        let r = o.map_err(|e| anyhow::anyhow!("a chain failed with errno {e}"))?;
-        unchanged(&c, &r).map(|()| false)
-    };
-    let before = remap_counters(&control)?;
-    let (runs, _) = under_chains(&tag, c.start, &judge, || {
-        let (orig, d) = (open_rw(&c.path)?, open_rw(&donor)?);
+    moved_under_chains("/mnt/nvme", "live-move", 61, "moved", |orig, donor, len| {
         // struct move_extent: reserved, donor_fd, orig_start, donor_start,
         // len, moved_len (blocks).
         let mut arg = [0u8; 40];
-        arg[4..8].copy_from_slice(&(d.as_raw_fd() as u32).to_ne_bytes());
-        arg[24..32].copy_from_slice(&(c.bytes.len() as u64 / u64::from(BS)).to_ne_bytes());
+        arg[4..8].copy_from_slice(&(donor.as_raw_fd() as u32).to_ne_bytes());
+        arg[24..32].copy_from_slice(&(len / u64::from(BS)).to_ne_bytes());
         // SAFETY: `arg` is a struct move_extent the kernel reads and writes.
         let r = unsafe { libc::ioctl(orig.as_raw_fd(), EXT4_IOC_MOVE_EXT, arg.as_mut_ptr()) };
         ensure!(
@@ -211,20 +194,84 @@ pub fn move_extent() -> Result<()> {
             std::io::Error::last_os_error()
         );
         Ok(())
+    })
+}
+
+/// `XFS_IOC_SWAPEXT`: `_IOWR('X', 109, struct xfs_swapext)` (192 bytes).
+const XFS_IOC_SWAPEXT: libc::c_ulong = 0xc0c0_586d;
+
+/// XFS swaps a tagged file's blocks with a copy's (what `xfs_fsr` does)
+/// while chains run: every chain completes with the file's data; the old
+/// blocks, freed with the copy and refilled with a marker, never come back.
+/// (6.12's extent swap did not drain direct I/O; kernel patch 14 makes it.)
+pub fn swap_extents() -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    moved_under_chains(
+        "/mnt/xfs",
+        "live-swapext",
+        81,
+        "swapped",
+        |target, tmp, len| {
+            let st = target.metadata()?;
+            // struct xfs_swapext: version, fdtarget, fdtmp, offset, length,
+            // pad[16], then struct xfs_bstat (mtime at 56, ctime at 72 in it).
+            let mut arg = [0u8; 192];
+            arg[8..16].copy_from_slice(&i64::from(target.as_raw_fd()).to_ne_bytes());
+            arg[16..24].copy_from_slice(&i64::from(tmp.as_raw_fd()).to_ne_bytes());
+            arg[32..40].copy_from_slice(&(len as i64).to_ne_bytes());
+            arg[112..120].copy_from_slice(&st.mtime().to_ne_bytes());
+            arg[120..124].copy_from_slice(&(st.mtime_nsec() as i32).to_ne_bytes());
+            arg[128..136].copy_from_slice(&st.ctime().to_ne_bytes());
+            arg[136..140].copy_from_slice(&(st.ctime_nsec() as i32).to_ne_bytes());
+            // SAFETY: `arg` is a struct xfs_swapext the kernel reads.
+            let r = unsafe { libc::ioctl(target.as_raw_fd(), XFS_IOC_SWAPEXT, arg.as_mut_ptr()) };
+            ensure!(
+                r == 0,
+                "XFS_IOC_SWAPEXT: {}",
+                std::io::Error::last_os_error()
+            );
+            Ok(())
+        },
+    )
+}
+
+/// A tagged chain file on `mount` and a copy of it: while chains run,
+/// `exchange(file, copy, length)` gives the file the copy's blocks (both
+/// open for reading and writing). Every chain completes with the file's
+/// data; the blocks must have moved, the operation must have drained direct
+/// I/O, and once the copy (holding the old blocks) is removed and its
+/// space refilled with a marker, chains still read the file's data.
+fn moved_under_chains(
+    mount: &str,
+    name: &str,
+    seed: u64,
+    what: &str,
+    exchange: impl FnOnce(&fs::File, &fs::File, u64) -> Result<()>,
+) -> Result<()> {
+    let control = Control::open(DEFAULT_DEVICE)?;
+    let f = StorageFunction::builtin("chain")?;
+    let c = LiveChain::create(mount, name, 16, 64, seed)?;
+    let copy = c.path.with_extension("copy");
+    files::write_contiguous(&copy, &c.bytes)?;
+    let fd = files::open_ro(&c.path)?;
+    let tag = control.attach(&fd, &f, 0)?;
+    let old = files::physical_extents(&c.path)?;
+    let before = remap_counters(&control)?;
+    let (runs, _) = under_chains(&tag, c.start, &|o| unchanged_or(&c, &[], o), || {
+        exchange(&open_rw(&c.path)?, &open_rw(&copy)?, c.bytes.len() as u64)
     })?;
     let new = files::physical_extents(&c.path)?;
     ensure!(new != old, "the blocks did not move ({old:?})");
-    fs::remove_file(&donor)?;
+    fs::remove_file(&copy)?;
     sync_all_fs();
     fill_marker(&c, 32)?;
     for polled in [false, true] {
-        let r = run_chain(&tag, c.start, polled).map_err(|e| anyhow::anyhow!("errno {e}"))?;
-        unchanged(&c, &r)?;
+        unchanged_or(&c, &[], run_chain(&tag, c.start, polled))?;
     }
     let after = remap_counters(&control)?;
-    ensure!(after.0 > before.0, "the move drained no direct I/O");
+    ensure!(after.0 > before.0, "the change drained no direct I/O");
     println!(
-        "ok: /mnt/nvme: extents moved ({old:?} -> {new:?}) under {runs} chains, none failed; the \
+        "ok: {mount}: extents {what} ({old:?} -> {new:?}) under {runs} chains, none failed; the \
          old blocks freed and refilled never came back (remaps +{}, maps built +{})",
         after.0 - before.0,
         after.3 - before.3
@@ -238,72 +285,6 @@ pub fn move_extent() -> Result<()> {
 fn sync_all_fs() {
     // SAFETY: sync(2) takes no arguments.
     unsafe { libc::sync() };
-}
-
-/// `XFS_IOC_SWAPEXT`: `_IOWR('X', 109, struct xfs_swapext)` (192 bytes).
-const XFS_IOC_SWAPEXT: libc::c_ulong = 0xc0c0_586d;
-
-/// XFS swaps a tagged file's blocks with a copy's (what `xfs_fsr` does)
-/// while chains run: every chain completes with the file's data; the old
-/// blocks, freed with the copy and refilled with a marker, never come back.
-/// (6.12's extent swap did not drain direct I/O; kernel patch 14 makes it.)
-pub fn swap_extents() -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let control = Control::open(DEFAULT_DEVICE)?;
-    let f = StorageFunction::builtin("chain")?;
-    let c = LiveChain::create("/mnt/xfs", "live-swapext", 16, 64, 81)?;
-    let tmp = c.path.with_extension("tmp");
-    files::write_contiguous(&tmp, &c.bytes)?;
-    let fd = files::open_ro(&c.path)?;
-    let tag = control.attach(&fd, &f, 0)?;
-    let old = files::physical_extents(&c.path)?;
-    let judge = |o: Result<ChainResult, i32>| -> Result<bool> {
-        let r = o.map_err(|e| anyhow::anyhow!("a chain failed with errno {e}"))?;
-        unchanged(&c, &r).map(|()| false)
-    };
-    let before = remap_counters(&control)?;
-    let (runs, _) = under_chains(&tag, c.start, &judge, || {
-        let (target, t) = (open_rw(&c.path)?, open_rw(&tmp)?);
-        let st = target.metadata()?;
-        // struct xfs_swapext: version, fdtarget, fdtmp, offset, length,
-        // pad[16], then struct xfs_bstat (mtime at 56, ctime at 72 in it).
-        let mut arg = [0u8; 192];
-        arg[8..16].copy_from_slice(&i64::from(target.as_raw_fd()).to_ne_bytes());
-        arg[16..24].copy_from_slice(&i64::from(t.as_raw_fd()).to_ne_bytes());
-        arg[32..40].copy_from_slice(&(st.len() as i64).to_ne_bytes());
-        arg[112..120].copy_from_slice(&st.mtime().to_ne_bytes());
-        arg[120..124].copy_from_slice(&(st.mtime_nsec() as i32).to_ne_bytes());
-        arg[128..136].copy_from_slice(&st.ctime().to_ne_bytes());
-        arg[136..140].copy_from_slice(&(st.ctime_nsec() as i32).to_ne_bytes());
-        // SAFETY: `arg` is a struct xfs_swapext the kernel reads.
-        let r = unsafe { libc::ioctl(target.as_raw_fd(), XFS_IOC_SWAPEXT, arg.as_mut_ptr()) };
-        ensure!(
-            r == 0,
-            "XFS_IOC_SWAPEXT: {}",
-            std::io::Error::last_os_error()
-        );
-        Ok(())
-    })?;
-    let new = files::physical_extents(&c.path)?;
-    ensure!(new != old, "the blocks did not move ({old:?})");
-    fs::remove_file(&tmp)?;
-    sync_all_fs();
-    fill_marker(&c, 32)?;
-    for polled in [false, true] {
-        let r = run_chain(&tag, c.start, polled).map_err(|e| anyhow::anyhow!("errno {e}"))?;
-        unchanged(&c, &r)?;
-    }
-    let after = remap_counters(&control)?;
-    ensure!(after.0 > before.0, "the swap drained no direct I/O");
-    println!(
-        "ok: /mnt/xfs: extents swapped ({old:?} -> {new:?}) under {runs} chains, none failed; the \
-         old blocks freed and refilled never came back (remaps +{}, maps built +{})",
-        after.0 - before.0,
-        after.3 - before.3
-    );
-    drop(tag);
-    fs::remove_file(&c.path)?;
-    Ok(())
 }
 
 /// `FICLONE`: `_IOW(0x94, 9, int)`.
