@@ -5,13 +5,13 @@
 //!
 //! The map is built with `bmap()` block by block and published whole
 //! ([`RcuArc`]): completion context reads it without a lock. It records the
-//! file's [`Watch`] generation it was built under; a read may use it only
-//! while that is still the file's generation, checked after the read
-//! counted itself as direct I/O in flight. Since file systems drain direct
-//! I/O (and so bump the generation first) before they free or remap a
-//! file's blocks, a read either saw the bump and goes to process context,
-//! which builds a new map, or is waited for by the operation, so its blocks
-//! are still the file's when it reads them.
+//! file's [`Watch`] generation it was built under; a read may use it while
+//! no bump since then named a range the read touches, checked after the
+//! read counted itself as direct I/O in flight. Since file systems drain
+//! direct I/O (and so bump the generation, naming the range) before they
+//! free or remap a file's blocks, a read either saw the bump and goes to
+//! process context, which builds a new map, or is waited for by the
+//! operation, so its blocks are still the file's when it reads them.
 
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
@@ -90,22 +90,43 @@ impl FileMap {
         self.map.get().extents.len()
     }
 
-    /// Calls `f` with the map if it is current (any context, `f` must not
-    /// sleep); `None` when it is out of date. The caller counts the read as
-    /// direct I/O in flight first ([`LiveFile::dio_begin`]).
-    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Map) -> R) -> Option<R> {
-        let gen = self.watched.watch().generation();
-        self.map.read(|m| (m.gen == gen).then(|| f(m)))
+    /// Calls `f` with the map (any context, `f` must not sleep); `None`
+    /// when the mapping of the bytes `f` says it used may have changed since
+    /// the map was built. `f` gives its result and those bytes (`None`: no
+    /// block, as for an error). The caller counts the read as direct I/O in
+    /// flight first ([`LiveFile::dio_begin`]).
+    pub(crate) fn with_current<R>(
+        &self,
+        f: impl FnOnce(&Map) -> (R, Option<(u64, u64)>),
+    ) -> Option<R> {
+        self.map.read(|m| {
+            let (r, used) = f(m);
+            match used {
+                Some((start, len)) if !self.unchanged(m, start, len) => None,
+                _ => Some(r),
+            }
+        })
     }
 
-    /// Counts a read as direct I/O in flight on the file and gives the
-    /// current map, building a new one first when it is out of date
-    /// (process context: sleeps). `EAGAIN` when the file kept changing.
-    pub(crate) fn hold(&self) -> Result<(DioHold<'_>, Arc<Map>)> {
+    /// Whether the mapping of the file-system blocks holding `len` bytes at
+    /// `start` is still what `map` says.
+    fn unchanged(&self, map: &Map, start: u64, len: u64) -> bool {
+        let mask = (1u64 << self.layout.blkbits) - 1;
+        let end = start.saturating_add(len.max(1) - 1) | mask;
+        self.watched
+            .watch()
+            .unchanged_since(map.gen, start & !mask, end)
+    }
+
+    /// Counts a read of `len` bytes at `start` as direct I/O in flight on
+    /// the file and gives the current map, building a new one first when
+    /// the range's mapping may have changed since the map was built (process
+    /// context: sleeps). `EAGAIN` when it kept changing.
+    pub(crate) fn hold(&self, start: u64, len: u64) -> Result<(DioHold<'_>, Arc<Map>)> {
         for _ in 0..BUILD_TRIES {
             let map = self.map.get();
             let hold = self.file.dio_hold();
-            if map.gen == self.watched.watch().generation() {
+            if self.unchanged(&map, start, len) {
                 return Ok((hold, map));
             }
             // Building waits for the operation that bumped the generation:
@@ -133,38 +154,34 @@ impl FileMap {
     }
 }
 
-/// Builds the map of `file` under one generation: no operation that drains
-/// direct I/O (and so may remap blocks) ran while it was being built.
+/// Builds the map of `file` as of the generation when it starts: an
+/// operation that changes a range's mapping during the walk bumps the
+/// generation first, so reads of that range find the map out of date, and
+/// reads of the other ranges may use it.
 fn build(file: &LiveFile, layout: &FileLayout, watched: &Watched) -> Result<Map> {
-    for _ in 0..BUILD_TRIES {
-        // An operation under way holds the inode's lock: once we have had
-        // it, any operation that changes the mapping after this bumps the
-        // generation first.
-        let (gen, size) = file.quiesced(|| (watched.watch().generation(), file.size()));
-        let blocks = size.div_ceil(1 << layout.blkbits);
-        if blocks > MAX_BLOCKS {
-            return Err(EFBIG);
-        }
-        // Delayed allocation: give dirty pages blocks first.
-        if size > 0 && file.needs_write_back(0, size - 1) {
-            file.write_back(0, size - 1)?;
-        }
-        let mut extents = KVec::new();
-        for lblk in 0..blocks {
-            let pblk = file.bmap(lblk)?;
-            if let Some(e) = extent::extend(extents.last_mut(), lblk, pblk) {
-                extents.push(e, GFP_KERNEL_ACCOUNT)?;
-            }
-        }
-        if watched.watch().generation() != gen {
-            continue;
-        }
-        // XFS's bmap() shows no block of a reflinked or realtime file.
-        if extents.is_empty() && size > 0 && file.has_blocks() {
-            return Err(errno::eopnotsupp());
-        }
-        COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
-        return Ok(Map { gen, size, extents });
+    // An operation under way holds the inode's lock: once we have had it,
+    // any operation that changes the mapping after this bumps the
+    // generation first.
+    let (gen, size) = file.quiesced(|| (watched.watch().generation(), file.size()));
+    let blocks = size.div_ceil(1 << layout.blkbits);
+    if blocks > MAX_BLOCKS {
+        return Err(EFBIG);
     }
-    Err(EAGAIN)
+    // Delayed allocation: give dirty pages blocks first.
+    if size > 0 && file.needs_write_back(0, size - 1) {
+        file.write_back(0, size - 1)?;
+    }
+    let mut extents = KVec::new();
+    for lblk in 0..blocks {
+        let pblk = file.bmap(lblk)?;
+        if let Some(e) = extent::extend(extents.last_mut(), lblk, pblk) {
+            extents.push(e, GFP_KERNEL_ACCOUNT)?;
+        }
+    }
+    // XFS's bmap() shows no block of a reflinked or realtime file.
+    if extents.is_empty() && size > 0 && file.has_blocks() {
+        return Err(errno::eopnotsupp());
+    }
+    COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
+    Ok(Map { gen, size, extents })
 }

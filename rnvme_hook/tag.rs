@@ -234,9 +234,11 @@ impl Tag {
             COUNTERS.write_backs.fetch_add(1, Ordering::Relaxed);
             f.file.write_back(start, end - 1)?;
         }
+        // The window may grow to `keep` bytes from `start`.
+        let used = (end - start).max(keep.into());
         let mut rebuilt = false;
         loop {
-            let (hold, map) = f.hold()?;
+            let (hold, map) = f.hold(start, used)?;
             match window(&map, &f.layout, offset, len, keep) {
                 Err(e) if maybe_older(e) && !rebuilt => {
                     drop(hold);
@@ -291,7 +293,14 @@ impl Translate for Tag {
     fn translate(&self, from: u32, file: u32, offset: u64, len: u32, keep: u32) -> Result<Route> {
         let f = self.files.get(file as usize).ok_or(EINVAL)?;
         // The hook counted the read as direct I/O on `file` first.
-        let Some(planned) = f.with_current(|m| window(m, &f.layout, offset, len, keep)) else {
+        let Some(planned) = f.with_current(|m| {
+            let r = window(m, &f.layout, offset, len, keep);
+            let used = r
+                .as_ref()
+                .ok()
+                .map(|(w, _)| (offset - u64::from(w.data_off), u64::from(w.bytes)));
+            (r, used)
+        }) else {
             return Ok(Route::Process(FALLBACK_REMAPPED));
         };
         let (win, whole) = match planned {

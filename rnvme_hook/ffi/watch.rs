@@ -12,11 +12,12 @@ use core::{
 };
 use kernel::{bindings, error::to_result, prelude::*, sync::Arc};
 
-/// Who hears of drains: `key` names the inode (its address).
+/// Who hears of drains: `key` names the inode (its address), `[start,
+/// end]` the bytes whose mapping may change (empty when `start > end`).
 pub(crate) trait Notify: Send + Sync + 'static {
     /// Process context, inside an RCU read-side critical section, with the
     /// file system's locks held: must not sleep.
-    fn notify(&self, key: usize);
+    fn notify(&self, key: usize, start: u64, end: u64);
 }
 
 /// The registered listener: an `Arc<T>` made raw, or NULL.
@@ -27,11 +28,19 @@ static LISTENER: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(core::ptr::null_m
 /// Called by `inode_dio_wait()` while [`Registration<T>`] is registered:
 /// `LISTENER` holds an `Arc<T>` until after unregistering, which waits for
 /// every call to return.
-unsafe extern "C" fn notify_callback<T: Notify>(inode: *mut bindings::inode) {
+unsafe extern "C" fn notify_callback<T: Notify>(
+    inode: *mut bindings::inode,
+    start: bindings::loff_t,
+    end: bindings::loff_t,
+) {
+    // An empty range: the operation changes no mapping.
+    if end < 0 || start > end {
+        return;
+    }
     let p = LISTENER.load(Ordering::Acquire).cast::<T>();
     if !p.is_null() {
         // SAFETY: See the function's safety section.
-        unsafe { (*p).notify(inode as usize) };
+        unsafe { (*p).notify(inode as usize, start.max(0) as u64, end as u64) };
     }
 }
 

@@ -14,7 +14,7 @@ mod shrink;
 mod tree;
 
 pub use shrink::{
-    collapse_unaffected, move_extent, punch_and_truncate, reflink_refused, swap_extents,
+    move_extent, punch_and_truncate, reflink_refused, swap_extents, unchanged_ranges,
 };
 pub use tree::cow_stress;
 

@@ -60,7 +60,7 @@ const TESTS: &[(&str, Test)] = &[
     ("live-buffered", live::buffered_seen),
     ("live-append", live::append_reachable),
     ("live-punch-truncate", live::punch_and_truncate),
-    ("live-collapse", live::collapse_unaffected),
+    ("live-unchanged-ranges", live::unchanged_ranges),
     ("live-move-extent", live::move_extent),
     ("live-swap-extents", live::swap_extents),
     ("live-reflink", live::reflink_refused),

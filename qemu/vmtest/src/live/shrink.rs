@@ -7,7 +7,11 @@
 //! chains over unchanged ranges do not fail; the freed blocks, refilled
 //! with a marker, never come back.
 
-use std::{fs, os::fd::AsRawFd, path::Path};
+use std::{
+    fs,
+    os::{fd::AsRawFd, unix::fs::FileExt},
+    path::Path,
+};
 
 use anyhow::{ensure, Context, Result};
 use rnvme::{format::chain::ChainResult, Control, StorageFunction, DEFAULT_DEVICE};
@@ -134,38 +138,53 @@ pub fn punch_and_truncate() -> Result<()> {
     Ok(())
 }
 
-/// Collapsing a range past every chain block shifts no block a chain reads:
-/// chains under it all complete, with the file's data.
-pub fn collapse_unaffected() -> Result<()> {
+/// Changes past every chain block — a buffered write, a punched hole, a
+/// zeroed range, a truncation and a collapse, each draining direct I/O —
+/// leave the chains' hops alone: chains under them all complete with the
+/// file's data, and no hop re-translates (the drains name their ranges).
+pub fn unchanged_ranges() -> Result<()> {
     for (m, mount) in LIVE_MOUNTS.iter().enumerate() {
         let control = Control::open(DEFAULT_DEVICE)?;
         let f = StorageFunction::builtin("chain")?;
-        let mut c = LiveChain::create(mount, "live-collapse", 16, 16, 51 + m as u64)?;
+        let mut c = LiveChain::create(mount, "live-unchanged", 16, 16, 51 + m as u64)?;
         c.bytes
-            .extend(std::iter::repeat_n(0x33u8, 48 * BS as usize));
+            .extend(std::iter::repeat_n(0x33u8, 112 * BS as usize));
         files::write_contiguous(&c.path, &c.bytes)?;
         let fd = files::open_ro(&c.path)?;
         let tag = control.attach(&fd, &f, 0)?;
         let judge = |o| unchanged_or(&c, &[], o);
+        let bs = u64::from(BS);
         let before = remap_counters(&control)?;
         let (runs, _) = under_chains(&tag, c.start, &judge, || {
-            fallocate(
-                &c.path,
-                libc::FALLOC_FL_COLLAPSE_RANGE,
-                24 * u64::from(BS),
-                16 * u64::from(BS),
-            )
+            let w = open_rw(&c.path)?;
+            w.write_all_at(&[0x44; 4096], 120 * bs)
+                .context("buffered write")?;
+            let keep = libc::FALLOC_FL_KEEP_SIZE;
+            fallocate(&c.path, libc::FALLOC_FL_PUNCH_HOLE | keep, 100 * bs, 8 * bs)?;
+            fallocate(&c.path, libc::FALLOC_FL_ZERO_RANGE | keep, 90 * bs, 4 * bs)?;
+            w.set_len(112 * bs).context("truncate")?;
+            fallocate(&c.path, libc::FALLOC_FL_COLLAPSE_RANGE, 24 * bs, 16 * bs)
         })?;
         ensure!(
-            fs::metadata(&c.path)?.len() == 48 * u64::from(BS),
-            "not collapsed"
+            fs::metadata(&c.path)?.len() == 96 * bs,
+            "not truncated and collapsed"
         );
         let after = remap_counters(&control)?;
-        println!(
-            "ok: {mount}: collapse past the chain under {runs} chains: none failed (remaps +{}, \
-             re-translated reads +{})",
-            after.0 - before.0,
+        ensure!(
+            after.0 >= before.0 + 4,
+            "the file system drained direct I/O {} times, not at least 4",
+            after.0 - before.0
+        );
+        ensure!(
+            after.1 == before.1,
+            "{} hops re-translated though no change touched their range",
             after.1 - before.1
+        );
+        println!(
+            "ok: {mount}: write, punch, zero, truncate and collapse past the chain under {runs} \
+             chains: none failed, none re-translated (drains +{}, maps built +{})",
+            after.0 - before.0,
+            after.3 - before.3
         );
         drop(tag);
         fs::remove_file(&c.path)?;
