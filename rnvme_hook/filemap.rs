@@ -48,7 +48,6 @@ pub(crate) struct FileMap {
     pub(crate) file: LiveFile,
     pub(crate) layout: FileLayout,
     watched: Watched,
-    #[pin]
     map: RcuArc<Map>,
     /// Held while building a map: one builder at a time.
     #[pin]
@@ -78,7 +77,7 @@ impl FileMap {
                 file,
                 layout,
                 watched,
-                map <- RcuArc::new(map),
+                map: RcuArc::new(map),
                 building <- new_mutex!(()),
             }),
             GFP_KERNEL_ACCOUNT,

@@ -47,9 +47,7 @@ fn window(
     len: u32,
     keep: u32,
 ) -> Result<(Window, bool)> {
-    if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
-        return Err(EINVAL);
-    }
+    check_range(offset, len)?;
     if offset
         .checked_add(u64::from(len))
         .map_or(true, |end| end > map.size)
@@ -88,6 +86,15 @@ fn window(
         Lookup::Split => Ok((win, false)),
         Lookup::Hole => Err(errno::enodata()),
     }
+}
+
+/// EINVAL for a read that is empty, longer than [`MAX_WINDOW`] or at a
+/// negative offset; `offset + len` cannot overflow after this.
+fn check_range(offset: u64, len: u32) -> Result {
+    if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// The logical blocks covering `len` bytes at `offset`: `[start, end)`.
@@ -222,9 +229,7 @@ impl Tag {
         keep: u32,
     ) -> Result<Planned<'_>> {
         let f = self.files.get(file as usize).ok_or(EINVAL)?;
-        if len == 0 || len > MAX_WINDOW || offset > i64::MAX as u64 {
-            return Err(EINVAL);
-        }
+        check_range(offset, len)?;
         // Past the end of file now: no map can help.
         if offset + u64::from(len) > f.file.size() {
             return Err(ENXIO);

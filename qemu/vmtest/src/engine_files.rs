@@ -93,6 +93,12 @@ pub fn stride(path: &Path) -> usize {
     }
 }
 
+/// Where the hostile-input scenarios write damaged copies: round `i` on
+/// ext4 or XFS, alternately.
+pub fn hostile_dir(i: usize, name: &str) -> PathBuf {
+    Path::new(["/mnt/nvme", "/mnt/xfs"][i % 2]).join(name)
+}
+
 /// Rounds of the hostile-input scenarios: fewer lookups on the debug kernel.
 pub fn hostile_stride() -> usize {
     if debug_kernel() {

@@ -20,7 +20,7 @@ use rnvme::{
     Control, StorageFunction, DEFAULT_DEVICE,
 };
 
-use crate::engine_files::{dirs, expect_files, hostile_stride, stride, unhex};
+use crate::engine_files::{dirs, expect_files, hostile_dir, hostile_stride, stride, unhex};
 
 /// One line of a `.expect` file.
 enum Query {
@@ -213,7 +213,7 @@ pub fn rocksdb_lookups() -> Result<()> {
 }
 
 /// Flips bytes of a copy of each SST file of a DB (footer, index and data
-/// blocks), then runs lookups: each ends with an answer or an error within
+/// blocks; rounds alternate between ext4 and XFS), then runs lookups: each ends with an answer or an error within
 /// the time bound, the kernel reports nothing (the harness checks the
 /// console), and every value returned is bytes of the DB's own files.
 pub fn rocksdb_hostile() -> Result<()> {
@@ -226,10 +226,10 @@ pub fn rocksdb_hostile() -> Result<()> {
         .step_by(hostile_stride())
         .map(parse)
         .collect::<Result<_>>()?;
-    let work = PathBuf::from("/mnt/nvme/rocksdb-hostile");
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let (mut answered, mut errors) = (0u64, 0u64);
     for round in 0..8 {
+        let work = hostile_dir(round as usize, "rocksdb-hostile");
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work)?;
         let mut all = Vec::new();
@@ -280,8 +280,8 @@ pub fn rocksdb_hostile() -> Result<()> {
             }
         }
         drop(att);
+        let _ = fs::remove_dir_all(&work);
     }
-    let _ = fs::remove_dir_all(&work);
     ensure!(errors > 0, "corruption was never noticed");
     println!("ok: corrupted SST files: {answered} lookups answered from the files' own bytes, {errors} ended with an error");
     Ok(())

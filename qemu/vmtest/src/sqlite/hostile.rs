@@ -9,7 +9,6 @@
 use std::{
     collections::HashSet,
     fs,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -20,7 +19,7 @@ use rnvme::{
 };
 
 use super::{enc, line, parse, run, Query};
-use crate::engine_files::{dirs, hostile_stride};
+use crate::engine_files::{dirs, hostile_dir, hostile_stride};
 
 /// xorshift64: reproducible damage.
 struct Rng(u64);
@@ -265,7 +264,8 @@ fn from_file(row: &Row, want: &str, file: &[u8]) -> bool {
         })
 }
 
-/// Damaged copies of pages4k.db, lookups on each through the chain: each
+/// Damaged copies of pages4k.db (on ext4 and XFS, alternately), lookups on
+/// each through the chain: each
 /// ends within the time bound with SQLite's answer, an error, or a row of
 /// the damaged file's own bytes; the kernel reports nothing (the harness
 /// checks the console); some damage is noticed.
@@ -283,12 +283,12 @@ pub fn sqlite_hostile() -> Result<()> {
         .collect();
     let queries: Vec<Query> = lines.iter().map(|l| parse(l)).collect::<Result<_>>()?;
     let image = Image::of(&pristine)?;
-    let work = PathBuf::from("/mnt/nvme/sqlite-hostile");
-    let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work)?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut right, mut own, mut errors, mut refused) = (0u64, 0u64, 0u64, 0u64);
-    for d in DAMAGES {
+    for (i, &d) in DAMAGES.iter().enumerate() {
+        let work = hostile_dir(i, "sqlite-hostile");
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work)?;
         let mut bytes = pristine.clone();
         image.damage(&mut bytes, d, &mut rng);
         let path = work.join(format!("{d:?}.db"));
@@ -336,8 +336,8 @@ pub fn sqlite_hostile() -> Result<()> {
         drop(att);
         drop(db);
         fs::remove_file(&path)?;
+        let _ = fs::remove_dir_all(&work);
     }
-    let _ = fs::remove_dir_all(&work);
     ensure!(errors > 0, "the damage was never noticed");
     println!(
         "ok: damaged SQLite databases: {right} lookups answered as SQLite did, {own} otherwise from the files' own bytes, {errors} ended with an error, {refused} copies refused at open"
