@@ -90,8 +90,7 @@ pub const MAX_TAGS_PER_USER: u32 = 256;
 /// off truncation as direct I/O does, the caller must be able to write the
 /// file (or own it): EACCES otherwise. fs-verity and encrypted files, and
 /// XFS reflinked or realtime files, are refused (EOPNOTSUPP): their raw
-/// blocks are not what a read of them returns, or `bmap()` does not show
-/// them.
+/// blocks are not what a read of them returns, or may move without notice.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attach {

@@ -4,9 +4,10 @@
 //!
 //! Pure logic, `core` only: compiled into the module (`mod extent;`) and into
 //! user space's host tests (`#[path]`), which model it against a reference.
-//! The module builds a map from `bmap()` and never changes it: when the
-//! file's block map changes it builds a new one and publishes it whole
-//! (`filemap.rs`), so lookups from completion context need no lock.
+//! The module builds a map from the file system's extents (fiemap) and never
+//! changes it: when the file's block map changes it builds a new one and
+//! publishes it whole (`filemap.rs`), so lookups from completion context
+//! need no lock.
 
 /// A run of file-system blocks that are contiguous in the file and on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,23 +26,29 @@ impl Extent {
     }
 }
 
-/// Extends a map being built in logical-block order with block `lblk` at
-/// physical block `pblk` (0 means unmapped: a hole, or an unwritten or inline
-/// block, which are never read from the device).
+/// Adds the run `e` (neither empty nor mapped at physical block 0) to a map
+/// being built in logical-block order, whose last extent is `last`: the
+/// part of `e` before the end of `last` is dropped, and a run that
+/// continues `last` in the file and on disk is merged into it.
 ///
-/// Returns the extent to append, or `None` when the block was merged into
-/// `last` or was a hole.
-pub fn extend(last: Option<&mut Extent>, lblk: u64, pblk: u64) -> Option<Extent> {
-    if pblk == 0 {
-        return None;
-    }
-    if let Some(e) = last {
-        if e.end() == lblk && e.pblk + e.len == pblk {
-            e.len += 1;
+/// Returns the extent to append, or `None` when `e` was merged or dropped.
+pub fn append(last: Option<&mut Extent>, mut e: Extent) -> Option<Extent> {
+    if let Some(l) = last {
+        let cut = l.end().saturating_sub(e.lblk);
+        if cut >= e.len {
+            return None;
+        }
+        e = Extent {
+            lblk: e.lblk + cut,
+            pblk: e.pblk + cut,
+            len: e.len - cut,
+        };
+        if l.end() == e.lblk && l.pblk + l.len == e.pblk {
+            l.len += e.len;
             return None;
         }
     }
-    Some(Extent { lblk, pblk, len: 1 })
+    Some(e)
 }
 
 /// Where a read of `len` bytes at file offset `offset` lies on the device.

@@ -3,7 +3,7 @@
 //! A tagged file and its block map, kept right while the file is written,
 //! truncated and remapped under its chains.
 //!
-//! The map is built with `bmap()` block by block and published whole
+//! The map is built from the file system's extents and published whole
 //! ([`RcuArc`]): completion context reads it without a lock. It records the
 //! file's [`Watch`] generation it was built under; a read may use it while
 //! no bump since then named a range the read touches, checked after the
@@ -27,9 +27,9 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 
-/// Files larger than this many blocks are refused (the extent map is built
-/// block by block with `bmap()`): 4 GiB of 4 KiB blocks.
-const MAX_BLOCKS: u64 = 1 << 20;
+/// Files with more extents than this are refused (`EFBIG`): the map takes
+/// 24 bytes per extent, in one allocation.
+const MAX_EXTENTS: usize = 1 << 16;
 
 /// Tries at building a map while the file keeps changing, before a chain
 /// gives up with `EAGAIN`.
@@ -57,8 +57,8 @@ pub(crate) struct FileMap {
 impl FileMap {
     /// Tags the open file `fd` (see [`LiveFile::get`] for the errors) and
     /// builds its map: also `EOPNOTSUPP` for an odd geometry or a file
-    /// whose blocks `bmap()` does not show (XFS reflinked or realtime
-    /// files), `EFBIG` past [`MAX_BLOCKS`].
+    /// whose blocks may move without a drain (see [`build`]), `EFBIG` past
+    /// [`MAX_EXTENTS`].
     pub(crate) fn open(fd: i32, watches: &Arc<Watches>) -> Result<Arc<Self>> {
         let file = LiveFile::get(fd)?;
         let layout = file.layout();
@@ -157,29 +157,60 @@ impl FileMap {
 /// operation that changes a range's mapping during the walk bumps the
 /// generation first, so reads of that range find the map out of date, and
 /// reads of the other ranges may use it.
+///
+/// The map holds the file's written extents (`->fiemap`, extent by extent;
+/// delayed, unwritten, inline and encrypted ones are holes to it).
+/// `EOPNOTSUPP` for a file whose blocks a write may move without draining
+/// direct I/O: one with shared extents, or one whose file system refuses to
+/// give block numbers for it (`bmap()` of its first block is 0: XFS does so
+/// for files that copy on write — reflinked ones, even once nothing is
+/// shared any more — and for realtime files, whose blocks are on another
+/// device).
 fn build(file: &LiveFile, layout: &FileLayout, watched: &Watched) -> Result<Map> {
     // An operation under way holds the inode's lock: once we have had it,
     // any operation that changes the mapping after this bumps the
     // generation first.
     let (gen, size) = file.quiesced(|| (watched.watch().generation(), file.size()));
-    let blocks = size.div_ceil(1 << layout.blkbits);
-    if blocks > MAX_BLOCKS {
-        return Err(EFBIG);
-    }
     // Delayed allocation: give dirty pages blocks first.
     if size > 0 && file.needs_write_back(0, size - 1) {
         file.write_back(0, size - 1)?;
     }
+    let bits = layout.blkbits;
+    let mask = (1u64 << bits) - 1;
+    let blocks = size.div_ceil(1 << bits);
     let mut extents = KVec::new();
-    for lblk in 0..blocks {
-        let pblk = file.bmap(lblk)?;
-        if let Some(e) = extent::extend(extents.last_mut(), lblk, pblk) {
+    file.extents(size, |fe| {
+        if fe.is_shared() {
+            return Err(errno::eopnotsupp());
+        }
+        if !fe.is_written()
+            || fe.physical == 0
+            || (fe.logical | fe.physical | fe.length) & mask != 0
+        {
+            return Ok(());
+        }
+        let lblk = fe.logical >> bits;
+        let len = (fe.length >> bits).min(blocks.saturating_sub(lblk));
+        if len == 0 {
+            return Ok(());
+        }
+        let e = Extent {
+            lblk,
+            pblk: fe.physical >> bits,
+            len,
+        };
+        if let Some(e) = extent::append(extents.last_mut(), e) {
+            if extents.len() >= MAX_EXTENTS {
+                return Err(EFBIG);
+            }
             extents.push(e, GFP_KERNEL_ACCOUNT)?;
         }
-    }
-    // XFS's bmap() shows no block of a reflinked or realtime file.
-    if extents.is_empty() && size > 0 && file.has_blocks() {
-        return Err(errno::eopnotsupp());
+        Ok(())
+    })?;
+    if let Some(first) = extents.first() {
+        if file.bmap(first.lblk)? == 0 {
+            return Err(errno::eopnotsupp());
+        }
     }
     COUNTERS.extent_maps.fetch_add(1, Ordering::Relaxed);
     Ok(Map { gen, size, extents })

@@ -165,21 +165,55 @@ impl LiveFile {
         unsafe { bindings::i_size_read(self.inode()) as u64 }
     }
 
-    /// Whether the file has blocks allocated, as stat(2) says (XFS does not
-    /// keep `i_blocks` in the inode). Sleeps.
-    pub(crate) fn has_blocks(&self) -> bool {
-        let mut st = bindings::kstat::default();
-        // SAFETY: The file is referenced, so its path is alive; `st` is
-        // ours; process context.
-        let r = unsafe {
-            bindings::vfs_getattr_nosec(
-                &(*self.ptr.as_ptr()).f_path,
-                &mut st,
-                bindings::STATX_BLOCKS,
-                bindings::AT_STATX_SYNC_AS_STAT,
-            )
-        };
-        r == 0 && st.blocks != 0
+    /// Calls `f` with the extents of the file's first `size` bytes, in file
+    /// order, as the file system's `->fiemap` gives them (process context:
+    /// sleeps, and the file system takes the inode's locks it needs, so the
+    /// caller must hold none). `f`'s error stops the walk.
+    pub(crate) fn extents(&self, size: u64, mut f: impl FnMut(&FileExtent) -> Result) -> Result {
+        const BATCH: usize = 32;
+        let mut buf = KVec::from_elem(
+            bindings::fiemap_extent::default(),
+            BATCH,
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let mut start = 0;
+        while start < size {
+            // SAFETY: The inode is alive (the file is referenced); `buf`
+            // holds `BATCH` extents; process context, no inode lock held
+            // (the caller's duty, above).
+            let n = unsafe {
+                bindings::fiemap_kernel(
+                    self.inode(),
+                    start,
+                    size - start,
+                    0,
+                    buf.as_mut_ptr(),
+                    BATCH as u32,
+                )
+            };
+            to_result(n)?;
+            let Some(last) = buf.get(..n as usize).and_then(|b| b.last()) else {
+                return Ok(());
+            };
+            for e in &buf[..n as usize] {
+                f(&FileExtent {
+                    logical: e.fe_logical,
+                    physical: e.fe_physical,
+                    length: e.fe_length,
+                    flags: e.fe_flags,
+                })?;
+            }
+            let next = last.fe_logical.saturating_add(last.fe_length);
+            if last.fe_flags & bindings::FIEMAP_EXTENT_LAST != 0 || n < BATCH as i32 {
+                return Ok(());
+            }
+            // A file system that does not move on would loop for ever.
+            if next <= start {
+                return Err(EIO);
+            }
+            start = next;
+        }
+        Ok(())
     }
 
     /// The inode, as the key `dio_wait_notify` callbacks name it by.
@@ -260,6 +294,38 @@ impl LiveFile {
         })?;
         // SAFETY: On success `p` is a NUL-terminated string inside `buf`.
         Ok(f(unsafe { CStr::from_char_ptr(p) }.as_bytes()))
+    }
+}
+
+/// A run of a file's bytes as its file system maps them: `length` bytes
+/// at file offset `logical` are at byte `physical` of the file system's
+/// device, with `FIEMAP_EXTENT_*` `flags`.
+pub(crate) struct FileExtent {
+    pub(crate) logical: u64,
+    pub(crate) physical: u64,
+    pub(crate) length: u64,
+    flags: u32,
+}
+
+impl FileExtent {
+    /// Whether the bytes are written data at that place of the device, in
+    /// the clear: not delayed, unwritten, inline, tail-packed, encoded or
+    /// encrypted.
+    pub(crate) fn is_written(&self) -> bool {
+        let not = bindings::FIEMAP_EXTENT_UNKNOWN
+            | bindings::FIEMAP_EXTENT_DELALLOC
+            | bindings::FIEMAP_EXTENT_UNWRITTEN
+            | bindings::FIEMAP_EXTENT_ENCODED
+            | bindings::FIEMAP_EXTENT_DATA_ENCRYPTED
+            | bindings::FIEMAP_EXTENT_NOT_ALIGNED
+            | bindings::FIEMAP_EXTENT_DATA_INLINE
+            | bindings::FIEMAP_EXTENT_DATA_TAIL;
+        self.flags & not == 0
+    }
+
+    /// Whether other files share the blocks (a write copies them first).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.flags & bindings::FIEMAP_EXTENT_SHARED != 0
     }
 }
 

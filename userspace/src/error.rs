@@ -98,9 +98,10 @@ fn hint(what: &str, cause: &io::Error) -> &'static str {
         ("attach", libc::EACCES) => {
             " (chains hold off truncation: you must be able to write the file, or own it)"
         }
-        ("attach" | "chain read", libc::EAGAIN) => {
-            " (the file kept being truncated or remapped while its block map was rebuilt)"
+        ("chain read", libc::EAGAIN) => {
+            " (the range kept being truncated or remapped while its block map was rebuilt)"
         }
+        ("attach", libc::EFBIG) => " (the file has more than 65536 extents; defragment it)",
         ("chain read", libc::EOPNOTSUPP) => {
             " (the file became reflinked, or fs-verity was enabled on it, since it was tagged)"
         }

@@ -1,20 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
 //! The module's extent map (`rnvme_hook/extent.rs`), modelled on the host:
-//! built from a block map the way attach builds it, every lookup is checked
-//! against a plain per-block reference.
+//! built from runs the way the module builds it from fiemap's extents,
+//! every lookup is checked against a plain per-block reference.
 
-use rnvme::extent::{extend, lookup, pieces, Extent, Lookup};
+use rnvme::extent::{append, lookup, pieces, Extent, Lookup};
 
-/// Builds extents from a per-block map (0 = unmapped), as `Tag::attach` does.
-fn build(map: &[u64]) -> Vec<Extent> {
+/// The runs of a per-block map (0 = unmapped), cut wherever `cut` says, as a
+/// file system may report them (ext4 cuts extents at 32768 blocks).
+fn runs(map: &[u64], cut: impl Fn(usize) -> bool) -> Vec<Extent> {
+    let mut runs: Vec<Extent> = Vec::new();
+    for (i, &pblk) in map.iter().enumerate() {
+        if pblk == 0 {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if !cut(i) && r.lblk + r.len == i as u64 && r.pblk + r.len == pblk => {
+                r.len += 1
+            }
+            _ => runs.push(Extent {
+                lblk: i as u64,
+                pblk,
+                len: 1,
+            }),
+        }
+    }
+    runs
+}
+
+/// Builds the map from `runs` with [`append`], as the module does.
+fn build_from(runs: &[Extent]) -> Vec<Extent> {
     let mut extents: Vec<Extent> = Vec::new();
-    for (lblk, &pblk) in map.iter().enumerate() {
-        if let Some(e) = extend(extents.last_mut(), lblk as u64, pblk) {
+    for &r in runs {
+        if let Some(e) = append(extents.last_mut(), r) {
             extents.push(e);
         }
     }
     extents
+}
+
+/// Builds extents from a per-block map, whichever way it is cut in runs.
+fn build(map: &[u64]) -> Vec<Extent> {
+    let whole = build_from(&runs(map, |_| false));
+    assert_eq!(whole, build_from(&runs(map, |_| true)), "runs of one block");
+    assert_eq!(whole, build_from(&runs(map, |i| i % 3 == 0)), "runs cut");
+    whole
 }
 
 /// The reference: the sector of every 512-byte piece of the range, or None
@@ -110,4 +140,70 @@ fn pseudo_random_maps_match_the_reference() {
 #[test]
 fn empty_map_is_all_hole() {
     assert_eq!(lookup(&[], 12, 0, 512), Lookup::Hole);
+}
+
+#[test]
+fn append_merges_continuations_and_drops_overlaps() {
+    let mut m = build_from(&[
+        Extent {
+            lblk: 0,
+            pblk: 100,
+            len: 8,
+        },
+        // Continues the first in the file and on disk: merged.
+        Extent {
+            lblk: 8,
+            pblk: 108,
+            len: 8,
+        },
+        // Overlaps what is mapped (a file system restarting mid-extent):
+        // only the new part counts.
+        Extent {
+            lblk: 12,
+            pblk: 112,
+            len: 8,
+        },
+        // Entirely inside: dropped.
+        Extent {
+            lblk: 2,
+            pblk: 102,
+            len: 4,
+        },
+        // After a hole, elsewhere on disk.
+        Extent {
+            lblk: 30,
+            pblk: 500,
+            len: 2,
+        },
+    ]);
+    assert_eq!(
+        m,
+        vec![
+            Extent {
+                lblk: 0,
+                pblk: 100,
+                len: 20
+            },
+            Extent {
+                lblk: 30,
+                pblk: 500,
+                len: 2
+            },
+        ]
+    );
+    assert_eq!(
+        append(
+            m.last_mut(),
+            Extent {
+                lblk: 31,
+                pblk: 900,
+                len: 3
+            }
+        ),
+        Some(Extent {
+            lblk: 32,
+            pblk: 901,
+            len: 2
+        })
+    );
 }

@@ -3,7 +3,8 @@
 //! Tagged files that change under their chains, on ext4 and XFS: O_DIRECT
 //! and buffered overwrites, appends (`live.rs`); hole punching, truncation,
 //! collapse, ext4 extent moves and XFS reflink (`live/shrink.rs`); a B+-tree
-//! updated by copy-on-write under lookups (`live/tree.rs`).
+//! updated by copy-on-write under lookups (`live/tree.rs`); large sparse
+//! files (`live/sparse.rs`).
 //!
 //! The files are chains whose hop `i` holds value 0 (its old version) or
 //! `1 << i` (its new one): a completed chain's sum says which version of
@@ -11,11 +12,13 @@
 //! chain that fails) shows a read of anything else.
 
 mod shrink;
+mod sparse;
 mod tree;
 
 pub use shrink::{
     move_extent, punch_and_truncate, reflink_refused, swap_extents, unchanged_ranges,
 };
+pub use sparse::large_sparse;
 pub use tree::cow_stress;
 
 use std::{

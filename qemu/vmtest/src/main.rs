@@ -61,6 +61,7 @@ const TESTS: &[(&str, Test)] = &[
     ("live-append", live::append_reachable),
     ("live-punch-truncate", live::punch_and_truncate),
     ("live-unchanged-ranges", live::unchanged_ranges),
+    ("large-sparse", live::large_sparse),
     ("live-move-extent", live::move_extent),
     ("live-swap-extents", live::swap_extents),
     ("live-reflink", live::reflink_refused),
