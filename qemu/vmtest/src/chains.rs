@@ -97,7 +97,7 @@ fn chains_match_pread(polled: bool) -> Result<(u64, u64)> {
                         .map_err(|e| anyhow::anyhow!("reference walk: {e:?}"))?;
                     let fd = files::open_ro(&path)?;
                     let tag = control.attach(&fd, &f, 0)?;
-                    if fragmented && i == 0 {
+                    if fragmented && i == 0 && files::fragments(mount) {
                         ensure!(
                             tag.extents() > 1,
                             "{}: not fragmented ({} extent)",

@@ -81,11 +81,11 @@ pub fn debug_kernel() -> bool {
 
 /// Which lines of the `.expect` files under `path` run: every line on the
 /// 512 B disk, every 10th on the 4 KiB and XFS disks (the same files on
-/// other sectors: a sample), every 50th on the debug kernel (several times
+/// other sectors: a sample), every 100th on the debug kernel (several times
 /// slower under TCG). Keeps the suite's time in check.
 pub fn stride(path: &Path) -> usize {
     if debug_kernel() {
-        50
+        100
     } else if path.starts_with("/mnt/nvme4k") || path.starts_with("/mnt/xfs") {
         10
     } else {

@@ -25,6 +25,14 @@ pub const MOUNTS: [(&str, u32); 4] = [
     ("/mnt/xfs", 512),
 ];
 
+/// Whether [`write_fragmented`] fragments files on `mount` for sure: ext4's
+/// allocator interleaves the file with its spacer; XFS's often places the
+/// two apart, leaving the file one extent (its many-extent maps are proven
+/// by `vmtest/large-sparse` instead).
+pub fn fragments(mount: &str) -> bool {
+    mount != "/mnt/xfs"
+}
+
 /// A 4 KiB-aligned buffer for O_DIRECT.
 pub struct Aligned {
     buf: Vec<u8>,
