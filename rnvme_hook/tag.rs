@@ -97,6 +97,12 @@ fn check_range(offset: u64, len: u32) -> Result {
     Ok(())
 }
 
+/// The file bytes `win` (a window of a read at `offset`) reads: its first
+/// byte and its length.
+fn span(offset: u64, win: &Window) -> (u64, u64) {
+    (offset - u64::from(win.data_off), u64::from(win.bytes))
+}
+
 /// The logical blocks covering `len` bytes at `offset`: `[start, end)`.
 fn covering(layout: &FileLayout, offset: u64, len: u32) -> (u64, u64) {
     let mask = u64::from(layout.lba_size) - 1;
@@ -255,11 +261,9 @@ impl Tag {
                     let pieces = if whole {
                         None
                     } else {
-                        let pos = offset - u64::from(win.data_off);
+                        let (pos, bytes) = span(offset, &win);
                         let mut v = KVec::new();
-                        for p in
-                            extent::pieces(&map.extents, f.layout.blkbits, pos, win.bytes.into())
-                        {
+                        for p in extent::pieces(&map.extents, f.layout.blkbits, pos, bytes) {
                             v.push(p, GFP_KERNEL)?;
                         }
                         Some(v)
@@ -300,10 +304,7 @@ impl Translate for Tag {
         // The hook counted the read as direct I/O on `file` first.
         let Some(planned) = f.with_current(|m| {
             let r = window(m, &f.layout, offset, len, keep);
-            let used = r
-                .as_ref()
-                .ok()
-                .map(|(w, _)| (offset - u64::from(w.data_off), u64::from(w.bytes)));
+            let used = r.as_ref().ok().map(|(w, _)| span(offset, w));
             (r, used)
         }) else {
             return Ok(Route::Process(FALLBACK_REMAPPED));
@@ -312,10 +313,8 @@ impl Translate for Tag {
             Err(e) if maybe_older(e) => return Ok(Route::Process(FALLBACK_REMAPPED)),
             r => r?,
         };
-        let start = offset - u64::from(win.data_off);
-        if f.file
-            .needs_write_back(start, start + u64::from(win.bytes) - 1)
-        {
+        let (start, bytes) = span(offset, &win);
+        if f.file.needs_write_back(start, start + bytes - 1) {
             return Ok(Route::Process(FALLBACK_REMAPPED));
         }
         let same = self

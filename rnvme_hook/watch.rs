@@ -54,7 +54,7 @@ impl Watch {
     pub(crate) fn unchanged_since(&self, since: u64, start: u64, end: u64) -> bool {
         let now = self.generation();
         if now < since || now - since > RING as u64 {
-            return now == since;
+            return false;
         }
         (since + 1..=now).all(|g| {
             let b = &self.bumps[g as usize % RING];
@@ -137,7 +137,7 @@ impl Notify for Watches {
     /// The inode `key` may be about to change the block mapping of its
     /// bytes `[start, end]`.
     fn notify(&self, key: usize, start: u64, end: u64) {
-        if self.live.load(Ordering::SeqCst) == 0 || start > end {
+        if self.live.load(Ordering::SeqCst) == 0 {
             return;
         }
         let entries = self.entries.lock();

@@ -13,7 +13,8 @@ use core::{
 use kernel::{bindings, error::to_result, prelude::*, sync::Arc};
 
 /// Who hears of drains: `key` names the inode (its address), `[start,
-/// end]` the bytes whose mapping may change (empty when `start > end`).
+/// end]` the bytes whose mapping may change (never empty: drains that
+/// change no mapping are not passed on).
 pub(crate) trait Notify: Send + Sync + 'static {
     /// Process context, inside an RCU read-side critical section, with the
     /// file system's locks held: must not sleep.

@@ -150,18 +150,25 @@ pub fn build_slots(layout: &SlotLayout) -> ChainFile {
             l.offset(slots[i + 1])
         };
         let value = rng.next() >> 8;
-        let h = &mut bytes[at..at + HEADER];
-        h[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-        h[8..16].copy_from_slice(&next.to_le_bytes());
-        h[16..24].copy_from_slice(&value.to_le_bytes());
-        h[24..28].copy_from_slice(&(i as u32).to_le_bytes());
-        h[28..32].copy_from_slice(&l.block_size.to_le_bytes());
+        bytes[at..at + HEADER].copy_from_slice(&header(next, value, i as u32, l.block_size));
     }
     ChainFile {
         bytes,
         start: l.offset(slots[0]),
         block_size: l.block_size,
     }
+}
+
+/// The header of a chain block of `block_size` bytes: hop `index`, holding
+/// `value`, whose next block is at `next` ([`END`] for the last).
+pub fn header(next: u64, value: u64, index: u32, block_size: u32) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+    h[8..16].copy_from_slice(&next.to_le_bytes());
+    h[16..24].copy_from_slice(&value.to_le_bytes());
+    h[24..28].copy_from_slice(&index.to_le_bytes());
+    h[28..32].copy_from_slice(&block_size.to_le_bytes());
+    h
 }
 
 /// Why a reference walk stopped early.

@@ -205,14 +205,7 @@ pub fn move_extent() -> Result<()> {
         let mut arg = [0u8; 40];
         arg[4..8].copy_from_slice(&(donor.as_raw_fd() as u32).to_ne_bytes());
         arg[24..32].copy_from_slice(&(len / u64::from(BS)).to_ne_bytes());
-        // SAFETY: `arg` is a struct move_extent the kernel reads and writes.
-        let r = unsafe { libc::ioctl(orig.as_raw_fd(), EXT4_IOC_MOVE_EXT, arg.as_mut_ptr()) };
-        ensure!(
-            r == 0,
-            "EXT4_IOC_MOVE_EXT: {}",
-            std::io::Error::last_os_error()
-        );
-        Ok(())
+        ioctl_struct(orig, EXT4_IOC_MOVE_EXT, "EXT4_IOC_MOVE_EXT", &mut arg)
     })
 }
 
@@ -242,16 +235,27 @@ pub fn swap_extents() -> Result<()> {
             arg[120..124].copy_from_slice(&(st.mtime_nsec() as i32).to_ne_bytes());
             arg[128..136].copy_from_slice(&st.ctime().to_ne_bytes());
             arg[136..140].copy_from_slice(&(st.ctime_nsec() as i32).to_ne_bytes());
-            // SAFETY: `arg` is a struct xfs_swapext the kernel reads.
-            let r = unsafe { libc::ioctl(target.as_raw_fd(), XFS_IOC_SWAPEXT, arg.as_mut_ptr()) };
-            ensure!(
-                r == 0,
-                "XFS_IOC_SWAPEXT: {}",
-                std::io::Error::last_os_error()
-            );
-            Ok(())
+            ioctl_struct(target, XFS_IOC_SWAPEXT, "XFS_IOC_SWAPEXT", &mut arg)
         },
     )
+}
+
+/// `ioctl(f, request, arg)` for a request whose argument is the struct
+/// `arg` holds, which the kernel reads and may write back; `name` names
+/// the request in the error.
+fn ioctl_struct(f: &fs::File, request: libc::c_ulong, name: &str, arg: &mut [u8]) -> Result<()> {
+    // _IOC_SIZE(request): the size of the struct the kernel copies.
+    let size = (request >> 16) & 0x3fff;
+    ensure!(
+        arg.len() as libc::c_ulong == size,
+        "{name}: {} bytes, not {size}",
+        arg.len()
+    );
+    // SAFETY: `arg` is exactly as large as the struct `request` names
+    // (checked above); the kernel reads and writes no further.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), request, arg.as_mut_ptr()) };
+    ensure!(r == 0, "{name}: {}", std::io::Error::last_os_error());
+    Ok(())
 }
 
 /// A tagged chain file on `mount` and a copy of it: while chains run,

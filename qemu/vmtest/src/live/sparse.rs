@@ -7,24 +7,19 @@
 
 use anyhow::{ensure, Result};
 use rnvme::{
-    format::chain::{END, HEADER, MAGIC},
+    format::chain::{header, END, HEADER},
     Control, StorageFunction, DEFAULT_DEVICE,
 };
 
-use super::{open_rw, run_chain, write_direct, BS, LIVE_MOUNTS};
+use super::{run_chain, write_direct, BS, LIVE_MOUNTS};
 use crate::files;
 
 const GIB: u64 = 1 << 30;
 
 /// A chain block pointing to `next`, with `value` and hop `index`.
 fn block(next: u64, value: u64, index: u32) -> Vec<u8> {
-    const { assert!(HEADER == 32) };
     let mut b = vec![0x5au8; BS as usize];
-    b[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-    b[8..16].copy_from_slice(&next.to_le_bytes());
-    b[16..24].copy_from_slice(&value.to_le_bytes());
-    b[24..28].copy_from_slice(&index.to_le_bytes());
-    b[28..32].copy_from_slice(&BS.to_le_bytes());
+    b[..HEADER].copy_from_slice(&header(next, value, index, BS));
     b
 }
 
@@ -44,7 +39,7 @@ pub fn large_sparse() -> Result<()> {
     let orphan = 50 * GIB;
     for mount in LIVE_MOUNTS {
         let path = files::fresh(mount, "sparse-64g");
-        open_rw_create(&path)?.set_len(64 * GIB)?;
+        std::fs::File::create(&path)?.set_len(64 * GIB)?;
         let mut want = 0u64;
         for (i, &at) in hops.iter().enumerate() {
             let next = hops.get(i + 1).copied().unwrap_or(END);
@@ -87,10 +82,4 @@ pub fn large_sparse() -> Result<()> {
         std::fs::remove_file(&path)?;
     }
     Ok(())
-}
-
-/// Creates `path` for writing.
-fn open_rw_create(path: &std::path::Path) -> Result<std::fs::File> {
-    std::fs::write(path, b"")?;
-    open_rw(path)
 }
