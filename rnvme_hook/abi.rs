@@ -82,15 +82,12 @@ pub const MAX_TAGS_PER_USER: u32 = 256;
 /// Tags a file with a storage function: `ioctl(fd, IOC_ATTACH, &mut Attach)`,
 /// a tag set of one file (see [`AttachSet`] for several).
 ///
-/// The file must be a regular file on ext4 or XFS on an NVMe namespace,
-/// open for reading. It may be written, appended to, truncated, punched,
-/// remapped while tagged: every read of a chain returns what an O_DIRECT
-/// read of the range would at that moment, and blocks are not freed while
-/// a chain reads them (see `docs/chain-reads.md`). Because a chain holds
-/// off truncation as direct I/O does, the caller must be able to write the
-/// file (or own it): EACCES otherwise. fs-verity and encrypted files, and
-/// XFS reflinked or realtime files, are refused (EOPNOTSUPP): their raw
-/// blocks are not what a read of them returns, or may move without notice.
+/// The file: regular, on ext4 or XFS on an NVMe namespace, open for reading.
+/// It may be written and remapped while tagged; a chain's reads return what
+/// O_DIRECT would and hold off block freeing as direct I/O does
+/// (`docs/chain-reads.md`), so the caller must be able to write the file or
+/// own it (EACCES). fs-verity, encrypted, XFS reflinked or realtime files:
+/// EOPNOTSUPP (their raw blocks are not what a read returns, or may move).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attach {
@@ -304,7 +301,8 @@ pub struct Stats {
     pub hops: u64,
     /// Reads resubmitted by the driver in completion context.
     pub driver_hops: u64,
-    /// Reads issued by the module in process context (first reads included).
+    /// Reads issued by the module in process context (first reads
+    /// included): each ended chain's reads less the driver's.
     pub process_hops: u64,
     /// Translations answered in completion context.
     pub cache_hits: u64,

@@ -10,7 +10,6 @@
 //! ([`run`]), and by io_uring commands, which are woken by them
 //! (`chain_async.rs`).
 
-use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc, time::Ktime, uaccess::UserSlice};
 
 use crate::{
@@ -119,7 +118,6 @@ pub(crate) fn issue(
 
 /// What follows a read that completed: the chain's next read or its end.
 pub(crate) fn after_read(io: &ChainIo<Tag>) -> Step {
-    COUNTERS.process_hops.fetch_add(1, Ordering::Relaxed);
     io.run_if_needed();
     let o = io.outcome();
     if o.error != 0 {
@@ -182,7 +180,8 @@ pub(crate) fn finish(
 ) -> Result {
     let ns = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
     if result == Err(EINTR) {
-        // The last read is still in flight and owns the chain's buffers.
+        // The last read is still in flight and owns the chain's buffers:
+        // the chain is counted, its reads are not.
         COUNTERS.chain_ended(&tag.stats().chain, &result, 0, 0, ns);
         return result;
     }

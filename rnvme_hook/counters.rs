@@ -119,7 +119,10 @@ impl Counters {
     }
 
     /// Records a finished chain of a tag with counters `tag`: its result,
-    /// its reads (`driver_hops` of them resubmitted by the driver), its time.
+    /// its reads (`driver_hops` of them resubmitted by the driver, the
+    /// others issued in process context), its time. Reads are counted when
+    /// their chain ends, each once, so that reads = driver + process holds
+    /// for chains that were interrupted, abandoned or failed too.
     pub(crate) fn chain_ended(
         &self,
         tag: &ChainCounters,
@@ -130,6 +133,10 @@ impl Counters {
     ) {
         self.chain.ended(result, reads, driver_hops);
         tag.ended(result, reads, driver_hops);
+        self.process_hops.fetch_add(
+            u64::from(reads.saturating_sub(driver_hops)),
+            Ordering::Relaxed,
+        );
         let b = abi::HOP_BUCKETS
             .iter()
             .position(|&b| u64::from(reads) <= b)

@@ -14,6 +14,7 @@
 
 use core::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
+    init::pin_init_array_from_fn,
     new_spinlock,
     prelude::*,
     sync::{Arc, SpinLock},
@@ -25,8 +26,13 @@ use crate::{counters::COUNTERS, ffi::watch::Notify};
 /// that is out of date for every read.
 const RING: usize = 16;
 
+/// Buckets of [`Watches`], by inode: a drain of any file on the system
+/// looks through one bucket, which holds one entry per tagged inode
+/// (however many tags it has) that hashes there.
+const BUCKETS: usize = 64;
+
 /// The range of bytes bump number `gen` named: `[start, end]`. Written
-/// under [`Watches::entries`]' lock; read locklessly, seqlock-fashion:
+/// under the lock of the file's bucket in [`Watches`]; read locklessly, seqlock-fashion:
 /// `gen` is 0 while the range is being written.
 #[derive(Default)]
 struct Bump {
@@ -35,9 +41,11 @@ struct Bump {
     end: AtomicU64,
 }
 
-/// One tagged file's generation. `inode` is 0 once the file is untagged.
+/// One tagged inode's generation, shared by every tag of the inode.
+/// `users` counts their [`Watched`]; `inode` is 0 once it fell to 0.
 pub(crate) struct Watch {
     inode: AtomicUsize,
+    users: AtomicUsize,
     gen: AtomicU64,
     bumps: [Bump; RING],
 }
@@ -83,52 +91,80 @@ impl Watch {
     }
 }
 
-/// Every tagged file's [`Watch`], for the callback to find by inode.
+/// Every tagged inode's [`Watch`], for the callback to find by inode.
 ///
-/// Untagging only clears the entry's `inode` (it may happen in a completion
-/// interrupt); [`Watches::watch`] reuses cleared entries.
+/// Untagging only drops a [`Watched`] (it may happen in a completion
+/// interrupt, where the buckets' locks may not be taken): the last one of
+/// an inode clears the entry's `inode`, and [`Watches::watch`] reuses
+/// cleared entries.
 #[pin_data]
 pub(crate) struct Watches {
     #[pin]
-    entries: SpinLock<KVec<Option<Arc<Watch>>>>,
+    buckets: [SpinLock<KVec<Option<Arc<Watch>>>>; BUCKETS],
     live: AtomicUsize,
+}
+
+/// The bucket of the inode at address `key` (Fibonacci hashing; inodes are
+/// slab objects, so the low bits say little).
+fn bucket(key: usize) -> usize {
+    let h = (key as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - BUCKETS.trailing_zeros())) as usize
 }
 
 impl Watches {
     pub(crate) fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                entries <- new_spinlock!(KVec::new()),
+                buckets <- pin_init_array_from_fn(|_| new_spinlock!(KVec::new())),
                 live: AtomicUsize::new(0),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Starts watching the inode `key` (process context).
+    /// Starts watching the inode `key` (process context): joins the
+    /// inode's entry if it has users, else takes a cleared entry or a new
+    /// one.
     pub(crate) fn watch(self: &Arc<Self>, key: usize) -> Result<Watched> {
-        let w = Arc::new(
+        let fresh = Arc::new(
             Watch {
                 inode: AtomicUsize::new(key),
+                users: AtomicUsize::new(1),
                 gen: AtomicU64::new(0),
                 bumps: Default::default(),
             },
             GFP_KERNEL_ACCOUNT,
         )?;
-        let mut entries = self.entries.lock();
-        let free = entries.as_mut_slice().iter_mut().find(|e| {
-            e.as_ref()
-                .map_or(true, |w| w.inode.load(Ordering::Relaxed) == 0)
+        let mut entries = self.buckets[bucket(key)].lock();
+        // A user count that fell to 0 is final, even while `inode` is not
+        // yet cleared: such an entry is neither joined nor reused.
+        let joined = entries.as_slice().iter().flatten().find(|w| {
+            w.inode.load(Ordering::Relaxed) == key
+                && w.users
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                        (u > 0).then_some(u + 1)
+                    })
+                    .is_ok()
         });
-        match free {
-            Some(e) => *e = Some(w.clone()),
-            None => entries.push(Some(w.clone()), GFP_ATOMIC)?,
-        }
+        let watch = match joined {
+            Some(w) => w.clone(),
+            None => {
+                let free = entries.as_mut_slice().iter_mut().find(|e| {
+                    e.as_ref()
+                        .map_or(true, |w| w.inode.load(Ordering::Relaxed) == 0)
+                });
+                match free {
+                    Some(e) => *e = Some(fresh.clone()),
+                    None => entries.push(Some(fresh.clone()), GFP_ATOMIC)?,
+                }
+                fresh
+            }
+        };
         drop(entries);
         self.live.fetch_add(1, Ordering::SeqCst);
         Ok(Watched {
             watches: self.clone(),
-            watch: w,
+            watch,
         })
     }
 }
@@ -140,7 +176,7 @@ impl Notify for Watches {
         if self.live.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let entries = self.entries.lock();
+        let entries = self.buckets[bucket(key)].lock();
         for w in entries.as_slice().iter().flatten() {
             if w.inode.load(Ordering::Relaxed) == key {
                 w.bump(start, end);
@@ -153,8 +189,8 @@ impl Notify for Watches {
     }
 }
 
-/// A tagged file's entry in [`Watches`], cleared when this is dropped (in
-/// any context).
+/// A tag's hold on its file's entry in [`Watches`]; the last one of an
+/// inode clears the entry when dropped (in any context).
 pub(crate) struct Watched {
     watches: Arc<Watches>,
     watch: Arc<Watch>,
@@ -168,7 +204,9 @@ impl Watched {
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        self.watch.inode.store(0, Ordering::Relaxed);
+        if self.watch.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.watch.inode.store(0, Ordering::Relaxed);
+        }
         self.watches.live.fetch_sub(1, Ordering::SeqCst);
     }
 }

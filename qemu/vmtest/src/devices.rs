@@ -292,12 +292,6 @@ pub fn slow_device() -> Result<()> {
                 + d(end.errors, stats_before.errors),
         "chains started != chains ended: {stats_before:?} -> {end:?}"
     );
-    ensure!(
-        d(end.hops, stats_before.hops)
-            == d(end.driver_hops, stats_before.driver_hops)
-                + d(end.process_hops, stats_before.process_hops),
-        "reads issued != driver + process reads: {stats_before:?} -> {end:?}"
-    );
     println!(
         "ok: counters consistent: {} chains started = {} done + {} errors (the killed ones)",
         d(end.chains, stats_before.chains),

@@ -74,13 +74,18 @@ fn unchanged_or(c: &LiveChain, errnos: &[i32], o: Result<ChainResult, i32>) -> R
 
 /// Punches a hole over a middle hop, then truncates the file before a later
 /// one, while chains run; refills the freed space with a marker after each.
+/// The file's other tag, dropped before, leaves the chains' tag watched.
 pub fn punch_and_truncate() -> Result<()> {
     for (m, mount) in LIVE_MOUNTS.iter().enumerate() {
         let control = Control::open(DEFAULT_DEVICE)?;
         let f = StorageFunction::builtin("chain")?;
         let c = LiveChain::create(mount, "live-punch", 16, 256, 41 + m as u64)?;
         let fd = files::open_ro(&c.path)?;
+        // Both tags of the file share one watch of its inode; the one left
+        // must still be told of the punch below once the first is gone.
+        let first = control.attach(&fd, &f, 0)?;
         let tag = control.attach(&fd, &f, 0)?;
+        drop(first);
         let before = remap_counters(&control)?;
         let hole = c.hops[8];
         let (runs, ended) = under_chains(

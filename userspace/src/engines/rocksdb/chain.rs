@@ -79,10 +79,6 @@ fn answer(op: u32, o: &Outcome, nfiles: usize) -> Answer {
     }
 }
 
-/// Reads per chain at most: per candidate an index block, a partition, a
-/// data block and (seek) the next data block.
-const MAX_HOPS: u32 = 4 * s::RDB_FILES_MAX;
-
 impl Db {
     /// Tags the DB's SST files (at most [`abi::MAX_FILES`]) as one tag set
     /// with the built-in `rocksdb` function, through `control`.
@@ -120,16 +116,15 @@ impl Db {
             None
         } else {
             let files: Vec<&std::fs::File> = tables.iter().map(|t| &t.reader.file).collect();
-            let tag =
-                control
-                    .attach_set(&files, &function, MAX_HOPS)
-                    .map_err(|cause| match &cause {
-                        crate::Error::AttachSet { failed, .. } => Error::Kernel {
-                            db: tables[*failed as usize].info.path.clone(),
-                            cause,
-                        },
-                        _ => kernel(cause),
-                    })?;
+            let tag = control
+                .attach_set(&files, &function, Attached::MAX_HOPS)
+                .map_err(|cause| match &cause {
+                    crate::Error::AttachSet { failed, .. } => Error::Kernel {
+                        db: tables[*failed as usize].info.path.clone(),
+                        cause,
+                    },
+                    _ => kernel(cause),
+                })?;
             Some(tag)
         };
         let refs = tables
@@ -167,6 +162,10 @@ impl Db {
 }
 
 impl Attached<'_> {
+    /// Reads per chain at most: per candidate an index block, a partition, a
+    /// data block and (seek) the next data block.
+    pub const MAX_HOPS: u32 = 4 * s::RDB_FILES_MAX;
+
     /// The DB.
     pub fn db(&self) -> &Db {
         self.db

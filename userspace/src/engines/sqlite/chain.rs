@@ -165,7 +165,7 @@ impl Db {
         function: StorageFunction,
     ) -> Result<Attached<'a>> {
         let tag = control
-            .attach(&self.file, &function, s::SQL_MAX_HOPS)
+            .attach(&self.file, &function, Attached::MAX_HOPS)
             .map_err(|cause| self.kernel(cause))?;
         Ok(Attached {
             db: self,
@@ -373,6 +373,9 @@ impl Db {
 }
 
 impl Attached<'_> {
+    /// Reads per chain at most (the tag's hop limit).
+    pub const MAX_HOPS: u32 = s::SQL_MAX_HOPS;
+
     /// The database.
     pub fn db(&self) -> &Db {
         self.db
