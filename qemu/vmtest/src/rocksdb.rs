@@ -20,7 +20,7 @@ use rnvme::{
     Control, StorageFunction, DEFAULT_DEVICE,
 };
 
-use crate::engine_files::{dirs, expect_files, hostile_dir, hostile_stride, stride, unhex};
+use crate::engine_files::{dirs, expect_files, hostile_dir, hostile_stride, sample, unhex};
 
 /// One line of a `.expect` file.
 enum Query {
@@ -57,15 +57,14 @@ fn short(b: &[u8]) -> String {
     }
 }
 
-/// Runs every `stride`-th query of `expect` on `att`, alternating
+/// Runs the [`sample`] of `expect`'s queries on `att`, alternating
 /// interrupt and polled chains.
 fn check_db(att: &Attached, expect: &Path) -> Result<Tally> {
     let text = fs::read_to_string(expect)?;
     let mut t = Tally::default();
     let mut wrong = Vec::new();
-    let step = stride(expect);
-    for (i, line) in text.lines().enumerate().step_by(step) {
-        let polled = (i / step) % 2 == 1;
+    for (i, line) in sample(&text, expect) {
+        let polled = i % 2 == 1;
         let q = parse(line)?;
         let (ok, stats, what) = match &q {
             Query::Get(k, want) => {
@@ -108,7 +107,7 @@ fn check_db(att: &Attached, expect: &Path) -> Result<Tally> {
     Ok(t)
 }
 
-/// The gets of `expect` (every `stride`-th line) again, all at once on an
+/// The gets of `expect` (its [`sample`]) again, all at once on an
 /// io_uring ring (`get_many`): 16 in flight with interrupts, or 64 on an
 /// IOPOLL ring (`polled`); the same answers as the library's. Returns the
 /// gets done.
@@ -116,7 +115,7 @@ fn check_gets_in_flight(att: &Attached, expect: &Path, polled: bool) -> Result<u
     let text = fs::read_to_string(expect)?;
     let mut keys = Vec::new();
     let mut wants = Vec::new();
-    for line in text.lines().step_by(stride(expect)) {
+    for (_, line) in sample(&text, expect) {
         if let Query::Get(k, want) = parse(line)? {
             keys.push(k);
             wants.push(want);

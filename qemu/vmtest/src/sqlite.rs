@@ -27,7 +27,7 @@ use rnvme::{
 };
 
 use self::expect::{dec, enc};
-use crate::engine_files::{dirs, expect_files, stride};
+use crate::engine_files::{dirs, expect_files, sample};
 
 /// A lookup of a `.expect` line (format: `scripts/fixtures/sqlite_gen.py`).
 enum Lookup {
@@ -132,14 +132,13 @@ struct Tally {
     holes: u64,
 }
 
-/// Runs every `stride`-th lookup of `expect` on `att`, alternating
+/// Runs the [`sample`] of `expect`'s lookups on `att`, alternating
 /// interrupt-driven and polled chains; every answer must be SQLite's.
 fn check_db(att: &Attached, expect: &str, name: &Path) -> Result<Tally> {
     let mut t = Tally::default();
     let mut wrong = Vec::new();
-    let step = stride(name);
-    for (i, want) in expect.lines().enumerate().step_by(step) {
-        let polled = (i / step) % 2 == 1;
+    for (i, want) in sample(expect, name) {
+        let polled = i % 2 == 1;
         let q = parse(want)?;
         let r = run(att, &q, polled);
         let got = line(&q, &r);
@@ -175,13 +174,13 @@ fn check_db(att: &Attached, expect: &str, name: &Path) -> Result<Tally> {
     Ok(t)
 }
 
-/// The rowid gets of `expect` (every `stride`-th line) again, a table at
+/// The rowid gets of `expect` (its [`sample`]) again, a table at
 /// a time on an io_uring ring (`get_many`): 16 in flight with interrupts,
 /// or 64 on an IOPOLL ring (`polled`); SQLite's answers. Returns the gets
 /// done.
 fn check_gets_in_flight(att: &Attached, expect: &str, name: &Path, polled: bool) -> Result<usize> {
     let mut by_table: BTreeMap<String, Vec<(i64, &str, Query)>> = BTreeMap::new();
-    for want in expect.lines().step_by(stride(name)) {
+    for (_, want) in sample(expect, name) {
         let q = parse(want)?;
         if let Lookup::Get { table, rowid } = &q.lookup {
             by_table
