@@ -57,7 +57,7 @@ CMDLINE="console=ttyS0 loglevel=5 nohz=off nvme.poll_queues=${RNVME_POLL_QUEUES:
 # stop_machine() alone can take 20 s there: give it three times as long, so
 # that only a real stall is reported (its hung-task timeout is in
 # kernel-patches/config/debug.config).
-# acpi=noirq: the debug kernel's ACPI interpreter cannot finish the PIIX
+# It also boots with acpi=noirq: its ACPI interpreter cannot finish the PIIX
 # machine's PCI interrupt routing method (_PRT, an AML loop) within ACPI's
 # 30 s loop limit under TCG; each try (boot, hot-plug, power-down) cost 30 s
 # and failed anyway. Interrupts are routed from the BIOS's MP table instead

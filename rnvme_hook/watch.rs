@@ -32,8 +32,8 @@ const RING: usize = 16;
 const BUCKETS: usize = 64;
 
 /// The range of bytes bump number `gen` named: `[start, end]`. Written
-/// under the lock of the file's bucket in [`Watches`]; read locklessly, seqlock-fashion:
-/// `gen` is 0 while the range is being written.
+/// under the lock of the file's bucket in [`Watches`]; read locklessly,
+/// seqlock-fashion: `gen` is 0 while the range is being written.
 #[derive(Default)]
 struct Bump {
     gen: AtomicU64,
